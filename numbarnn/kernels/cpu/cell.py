@@ -1,0 +1,124 @@
+"""``kernels/cellmath.py`` compiled for the CPU.
+
+The cell math is compiled here rather than decorated where it is written so
+that the CUDA target can compile the same source with its own primitives.
+Each function is rebuilt over a namespace in which its calls resolve to the
+CPU-compiled versions, then jitted lazily with ``inline="always"``.
+
+The CPU primitives: a branch-free exponential (numba has no SVML here, so
+``math.exp`` is a scalar libm call that stops the gate loops vectorising)
+and ``typed`` (a constant in the argument's float type).
+"""
+import math
+import types as pytypes
+
+import numba
+import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic, overload
+
+from .. import cellmath
+from ..._jit import FASTMATH
+
+
+@intrinsic
+def _bits_to_float(typingctx, bits, like):
+    """Reinterpret an int64 (int32) as float64 (float32)."""
+    width = {types.float64: 64, types.float32: 32}.get(like)
+    if width is None or not isinstance(bits, types.Integer):
+        return None
+
+    def codegen(context, builder, sig, args):
+        ival = context.cast(builder, args[0], sig.args[0], types.int64)
+        if width == 32:
+            ival = builder.trunc(ival, ir.IntType(32))
+        return builder.bitcast(ival, context.get_value_type(like))
+
+    return like(bits, like), codegen
+
+
+def fast_exp(a):
+    """exp(a) with the argument clamped to the finite range of a's type."""
+    return cellmath.exp_(a)
+
+
+def typed(like, v):
+    return type(like)(v)
+
+
+def _exp_impl(fty):
+    # Cody–Waite reduction a = n ln2 + r, |r| ≤ ln2/2, then a Taylor
+    # polynomial for e^r (degree 13 for float64, 7 for float32: truncation
+    # error below half an ulp), and 2^n built from the exponent bits.
+    c = lambda v: fty(v)  # noqa: E731
+    if fty is np.float64:
+        lo, hi, bias, shift, degree = -708.0, 709.0, 1023, 52, 13
+        ln2_hi, ln2_lo = 6.93147180369123816490e-01, 1.90821492927058770002e-10
+    else:
+        lo, hi, bias, shift, degree = -87.0, 88.0, 127, 23, 7
+        ln2_hi, ln2_lo = 0.693359375, -2.12194440e-4
+    coeffs = tuple(c(1.0 / math.factorial(k)) for k in range(degree, -1, -1))
+    lo, hi, log2e, half = c(lo), c(hi), c(1.4426950408889634), c(0.5)
+    ln2_hi, ln2_lo = c(ln2_hi), c(ln2_lo)
+    itype = np.int64 if fty is np.float64 else np.int32
+
+    def impl(a):
+        x = min(max(a, lo), hi)
+        n = math.floor(x * log2e + half)
+        nf = fty(n)
+        r = (x - nf * ln2_hi) - nf * ln2_lo
+        p = coeffs[0]
+        for k in numba.literal_unroll(coeffs[1:]):
+            p = p * r + k
+        scale = _bits_to_float(itype(n + bias) << shift, nf)
+        return p * scale
+
+    return impl
+
+
+@overload(fast_exp, jit_options={"fastmath": FASTMATH, "error_model": "numpy"})
+def _ov_fast_exp(a):
+    if a == types.float64:
+        return _exp_impl(np.float64)
+    if a == types.float32:
+        return _exp_impl(np.float32)
+    return None
+
+
+@overload(typed)
+def _ov_typed(like, v):
+    target = like
+
+    def impl(like, v):
+        return target(v)
+
+    return impl
+
+
+def compile_cell_math(jit, primitives):
+    """Compile every function of :mod:`cellmath` with ``jit`` over ``primitives``.
+
+    Returns a dict of the compiled functions; calls between them resolve
+    inside one namespace, never to the uncompiled originals.
+    """
+    namespace = dict(vars(cellmath))
+    namespace.update(primitives)
+    compiled = {}
+    for name, obj in vars(cellmath).items():
+        if (isinstance(obj, pytypes.FunctionType) and obj.__module__ == cellmath.__name__
+                and name not in primitives):
+            fn = pytypes.FunctionType(obj.__code__, namespace, name, obj.__defaults__)
+            fn.__qualname__ = obj.__qualname__
+            compiled[name] = jit(fn)
+    namespace.update(compiled)
+    return compiled
+
+
+_compiled = compile_cell_math(
+    lambda f: numba.njit(inline="always", fastmath=FASTMATH, error_model="numpy")(f),
+    {"exp_": fast_exp, "typed": typed},
+)
+# Kernels import these by name (numba resolves module globals, not attributes).
+globals().update(_compiled)
+__all__ = sorted(_compiled) + ["fast_exp", "typed"]

@@ -84,8 +84,11 @@ def _numbarnn(case, d):
         F = importlib.import_module("numbarnn.functional")
     except ImportError as exc:
         raise Unavailable(f"numbarnn.functional does not import: {exc}") from exc
-    forward = getattr(F, f"{case.cell}_forward")
-    backward = getattr(F, f"{case.cell}_backward")
+    try:
+        forward = getattr(F, f"{case.cell}_forward")
+        backward = getattr(F, f"{case.cell}_backward")
+    except AttributeError as exc:
+        raise Unavailable(f"numbarnn.functional has no {exc.name}") from exc
     kw = {"rnn": {"nonlinearity": "tanh"}, "gru": {"reset_after": True}}.get(case.cell, {})
     args = (d["x"], d["w_ih"], d["w_hh"], d["b_ih"], d["b_hh"], *_state_args(case, d))
     dy = d["dy"]

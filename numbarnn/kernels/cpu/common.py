@@ -5,12 +5,27 @@ Sizes are read from the arrays; all arrays are C-contiguous (the functional
 layer guarantees it). Gradients accumulate (``+=``), as in llm.c: the caller
 zeroes them, and a layer can sum over chunks of truncated BPTT for free.
 """
+import numpy as np
+
 from ..._jit import kernel
 from .blas import gemm
 
 # Below this many multiply-adds per step the BLAS call overhead (~0.2 µs)
 # costs more than a vectorised loop over a transposed copy of W_hh.
 SMALL_PRODUCT = 16384
+
+
+def transposed_hidden_weights(w_hh, batch):
+    """The W_hh layout the forward products want, decided in this one place.
+
+    Returns a C-contiguous copy of w_hhᵀ when the per-step product is small
+    enough for the vectorised loop, else an empty (0, G·H) array that tells
+    the kernels to call BLAS on the stored layout.
+    """
+    rows, H = w_hh.shape
+    if batch * H * rows <= SMALL_PRODUCT:
+        return w_hh.T.copy()
+    return np.empty((0, rows), dtype=w_hh.dtype)
 
 
 @kernel
@@ -40,12 +55,14 @@ def input_projection(x, t0, n, w_ih, gates):
 
 @kernel
 def matmul_acc(h, w, wT, out, ld_out, rows):
-    """out[:, :rows] += h @ w[:rows]ᵀ for h (B, H), w (G·H, H), wT = wᵀ.
+    """out[:, :rows] += h @ w[:rows]ᵀ for h (B, H), w (G·H, H).
 
-    ``out`` may be a column block of a wider matrix (row stride ``ld_out``).
+    ``wT`` is wᵀ for the vectorised loop, or empty to use BLAS (see
+    :func:`transposed_hidden_weights`). ``out`` may be a column block of a
+    wider matrix (row stride ``ld_out``).
     """
     B, H = h.shape[0], h.shape[1]
-    if B * H * rows <= SMALL_PRODUCT:
+    if wT.shape[0] > 0:
         o = out.reshape(-1)
         for b in range(B):
             base = b * ld_out

@@ -1,0 +1,194 @@
+"""``python -m numbarnn bench``: the ratio table against torch and numpy."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+
+from .cases import CELLS, CONTENDERS, DTYPES, MODES, iter_cases, make_data, resolve_shapes
+from .contenders import check_agreement
+from .runner import NUMPY_MAX_S, machine_info, set_threads, time_case
+
+__all__ = ["main"]
+
+# --quick: a CI-sized subset (a few seconds once numba's cache is warm).
+_QUICK = {"cells": ",".join(CELLS), "dtypes": "float32", "modes": ",".join(MODES),
+          "shapes": "S2s", "rounds": 3, "pause": 0.05, "min_sample": 0.005}
+_FULL = {"cells": ",".join(CELLS), "dtypes": ",".join(DTYPES), "modes": ",".join(MODES),
+         "shapes": "all", "rounds": 5, "pause": 0.1, "min_sample": 0.02}
+
+
+def _comma_list(allowed):
+    def parse(text):
+        items = [s.strip() for s in text.split(",") if s.strip()]
+        bad = [s for s in items if s not in allowed]
+        if bad or not items:
+            raise argparse.ArgumentTypeError(f"choose from {','.join(allowed)}; got {text!r}")
+        return items
+
+    return parse
+
+
+def _shape_list(text):
+    try:
+        return resolve_shapes(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _parser():
+    p = argparse.ArgumentParser(
+        prog="python -m numbarnn bench",
+        description="Time numbarnn's RNN/LSTM/GRU kernels against PyTorch and a plain-numpy "
+        "loop in the same run; ratios > 1 mean numbarnn is faster.",
+    )
+    p.add_argument("--cells", type=_comma_list(CELLS), help="default: rnn,lstm,gru")
+    p.add_argument("--dtypes", type=_comma_list(DTYPES), help="default: float32,float64")
+    p.add_argument("--modes", type=_comma_list(MODES), help="default: forward,fwdbwd")
+    p.add_argument("--shapes", type=_shape_list,
+                   help="'all' (S1-S6, default), 'smoke' (S1s,S2s,S6s) or a comma list")
+    p.add_argument("--contenders", type=_comma_list(CONTENDERS),
+                   default=list(CONTENDERS), help="default: numbarnn,torch,numpy")
+    p.add_argument("--rounds", type=int, help="samples per contender, median reported (5)")
+    p.add_argument("--threads", type=int,
+                   help="threads for numba, torch and BLAS (default: numba's count)")
+    p.add_argument("--pause", type=float, help="seconds slept before each sample (0.1)")
+    p.add_argument("--min-sample", type=float,
+                   help="a sample repeats fast calls to last this many seconds (0.02)")
+    p.add_argument("--numpy-max", type=float, default=NUMPY_MAX_S,
+                   help="skip numpy where one call takes longer, seconds (%(default)s)")
+    p.add_argument("--quick", action="store_true",
+                   help="CI subset: float32, shape S2s, 3 rounds (explicit options win)")
+    p.add_argument("--check", action="store_true",
+                   help="add a column: largest relative deviation of any contender from numpy")
+    p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    return p
+
+
+def _fmt_time(s):
+    if s is None:
+        return None
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if s >= scale:
+            return f"{s / scale:.3g} {unit}"
+    return f"{s / 1e-9:.3g} ns"
+
+
+def _ratio(num, den):
+    return None if num is None or den is None else num / den
+
+
+_COLUMNS = (("cell", 4), ("dtype", 7), ("mode", 7), ("shape", 5), ("T,B,I,H", 15),
+            ("numbarnn", 9), ("torch", 9), ("numpy", 9), ("torch/nb", 8), ("numpy/nb", 8))
+
+
+def _row(values, check):
+    cells = [f"{v:<{w}}" if i < 5 else f"{v:>{w}}"
+             for i, ((_, w), v) in enumerate(zip(_COLUMNS, values))]
+    if check is not None:
+        cells.append(f"{check:>8}")
+    return "  ".join(cells)
+
+
+def _timing_text(t):
+    if t is None:
+        return "-"
+    if t.median is None:
+        return t.note.split(":")[0]  # "n/a" or "skip"
+    return _fmt_time(t.median)
+
+
+def main(argv=None) -> int:
+    """Run the benchmark table; the engine of ``python -m numbarnn bench``.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Command-line arguments without the program name; ``sys.argv[1:]``
+        when None.
+
+    Returns
+    -------
+    int
+        0 on success, 2 for bad usage or an unavailable device.
+
+    Examples
+    --------
+    >>> from numbarnn.bench import main
+    >>> main(["--quick", "--cells", "rnn", "--contenders", "numpy"])  # doctest: +SKIP
+    0
+    """
+    args = _parser().parse_args(argv)
+    if args.device == "cuda":
+        print("numbarnn bench: the GPU benchmark is not available yet "
+              "(numbarnn.functional's CUDA path is not benchmarked); use --device cpu.",
+              file=sys.stderr)
+        return 2
+    preset = _QUICK if args.quick else _FULL
+    cells = args.cells or preset["cells"].split(",")
+    dtypes = args.dtypes or preset["dtypes"].split(",")
+    modes = args.modes or preset["modes"].split(",")
+    shapes = args.shapes or resolve_shapes(preset["shapes"])
+    rounds = args.rounds or preset["rounds"]
+    pause = preset["pause"] if args.pause is None else args.pause
+    min_sample = preset["min_sample"] if args.min_sample is None else args.min_sample
+    if rounds < 1 or (args.threads is not None and args.threads < 1):
+        print("numbarnn bench: --rounds and --threads must be >= 1", file=sys.stderr)
+        return 2
+
+    if args.threads is not None:
+        for w in set_threads(args.threads):
+            print(f"warning: {w}", file=sys.stderr)
+    else:
+        # torch must use as many threads as numbarnn (numba) does.
+        import numba
+
+        set_threads(numba.get_num_threads())
+    info = machine_info()
+    for key, value in info.items():
+        print(f"# {key}: {value}")
+    print(f"# rounds={rounds} pause={pause}s min_sample={min_sample}s; "
+          "times are medians per call; ratio = other/numbarnn (>1: numbarnn faster); "
+          "gru uses reset_after=True (torch's form)")
+    header = _row([name for name, _ in _COLUMNS], "max_err" if args.check else None)
+    print(header)
+    print("-" * len(header), flush=True)
+
+    results, ratios = [], {"torch": [], "numpy": []}
+    for case in iter_cases(cells, dtypes, modes, shapes):
+        data = make_data(case)
+        err = None
+        if args.check:
+            errs = check_agreement(case, args.contenders, data)
+            err = f"{max(errs.values()):.1e}" if errs else "-"
+        res = time_case(case, args.contenders, rounds=rounds, pause=pause,
+                        min_sample=min_sample, numpy_max=args.numpy_max, data=data)
+        med = {c: (res[c].median if c in res else None) for c in CONTENDERS}
+        row_ratios = {c: _ratio(med[c], med["numbarnn"]) for c in ("torch", "numpy")}
+        for c, r in row_ratios.items():
+            if r is not None:
+                ratios[c].append(r)
+        print(_row([case.cell, case.dtype, case.mode, case.shape,
+                    ",".join(map(str, case.dims)),
+                    *(_timing_text(res.get(c)) for c in CONTENDERS),
+                    *(f"{r:.2f}x" if r is not None else "-" for r in row_ratios.values())],
+                   err), flush=True)
+        results.append({"group": case.group, "cell": case.cell, "dtype": case.dtype,
+                        "mode": case.mode, "shape": case.shape, "dims": list(case.dims),
+                        "max_rel_err": err,
+                        "ratios": row_ratios,
+                        "timings": {c: vars(t) for c, t in res.items()}})
+        if args.json:
+            # Rewritten after every row so an interrupted run keeps what it has.
+            with open(args.json, "w") as f:
+                json.dump({"machine": info, "settings": {"rounds": rounds, "pause": pause,
+                           "min_sample": min_sample}, "results": results}, f, indent=1)
+
+    for c, rs in ratios.items():
+        if rs:
+            gmean = math.exp(sum(map(math.log, rs)) / len(rs))
+            print(f"# geometric mean {c}/numbarnn over {len(rs)} rows: {gmean:.2f}x")
+    return 0

@@ -1,0 +1,248 @@
+"""Timing: warm-up, interleaved rounds with pauses, thread settings, machine info.
+
+Why interleave and pause: BLAS/OpenMP worker threads of one library keep
+spinning for a while after a call and can slow the next library's call by
+up to 2x (PERF_NOTES.md). Each round therefore runs every contender once,
+with a short sleep before each, and the reported time is the median over
+rounds, so slow drift of the machine hits all contenders alike.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import math
+import os
+import platform
+import statistics
+import time
+from dataclasses import dataclass, field
+
+from .cases import CONTENDERS, Case, make_data
+from .contenders import Unavailable, make_callable, torch_or_none
+
+__all__ = ["NUMPY_MAX_S", "Timing", "machine_info", "set_threads", "time_case", "warm_up"]
+
+_blas_limits = None  # threadpoolctl's limiter, when set_threads made one
+
+#: The numpy peer is skipped where one call takes longer than this (seconds).
+NUMPY_MAX_S = 1.0
+
+
+@dataclass
+class Timing:
+    """Result of one contender on one case.
+
+    ``median`` is seconds per call, or None with ``note`` saying why
+    (``"n/a: torch is not installed"``, ``"skip: ..."``).
+    """
+
+    median: float | None
+    samples: list = field(default_factory=list)
+    number: int = 1  # calls per sample
+    note: str = ""
+
+
+def warm_up(fn) -> float:
+    """Call ``fn`` twice (JIT compile, then a warm call); seconds of the second.
+
+    Examples
+    --------
+    >>> from numbarnn.bench import warm_up
+    >>> warm_up(lambda: sum(range(1000))) >= 0.0
+    True
+    """
+    fn()
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def time_case(
+    case: Case,
+    contenders=CONTENDERS,
+    *,
+    rounds: int = 5,
+    pause: float = 0.1,
+    min_sample: float = 0.02,
+    budget: float = 10.0,
+    numpy_max: float = NUMPY_MAX_S,
+    data=None,
+) -> dict:
+    """Time the contenders on one case, interleaved, and return medians.
+
+    Parameters
+    ----------
+    case : Case
+    contenders : sequence of str, optional
+        In the order they run within a round.
+    rounds : int, optional
+        Samples per contender; the median is reported.
+    pause : float, optional
+        Seconds of sleep before each contender's sample (see module notes).
+    min_sample : float, optional
+        A sample repeats a fast call until it lasts about this long, so
+        timer granularity and scheduler noise do not dominate.
+    budget : float, optional
+        A contender whose rounds would take longer than this many seconds
+        gets fewer rounds (at least 3), e.g. torch's float64 GRU at S6.
+    numpy_max : float, optional
+        Skip the numpy peer if one warm call takes longer (seconds).
+    data : dict, optional
+        From :func:`make_data`; made from ``case`` when None.
+
+    Returns
+    -------
+    dict
+        ``{contender: Timing}``.
+
+    Examples
+    --------
+    >>> from numbarnn.bench import Case, time_case
+    >>> res = time_case(Case("rnn", "float64", "forward", "S2s"), ["numpy"],
+    ...                 rounds=3, pause=0.0, min_sample=0.0)
+    >>> res["numpy"].median > 0, len(res["numpy"].samples)
+    (True, 3)
+    """
+    data = make_data(case) if data is None else data
+    fns, plan, out = {}, {}, {}
+    for name in contenders:
+        try:
+            fn = make_callable(name, case, data)
+        except Unavailable as exc:
+            out[name] = Timing(None, note=f"n/a: {exc}")
+            continue
+        time.sleep(pause)
+        once = warm_up(fn)
+        if name == "numpy" and once > numpy_max:
+            out[name] = Timing(None, note=f"skip: {once:.2f} s per call > {numpy_max} s")
+            continue
+        number = max(1, math.ceil(min_sample / max(once, 1e-9)))
+        n_rounds = rounds
+        if once * number * rounds > budget:
+            n_rounds = max(min(3, rounds), int(budget / (once * number)))
+        fns[name], plan[name] = fn, (number, n_rounds)
+        out[name] = Timing(None, number=number)
+
+    for r in range(rounds):
+        for name, fn in fns.items():
+            number, n_rounds = plan[name]
+            if r >= n_rounds:
+                continue
+            time.sleep(pause)
+            # As timeit does: a collection in the middle of a sample is noise.
+            gc.disable()
+            try:
+                t0 = time.perf_counter()
+                for _ in range(number):
+                    fn()
+                dt = time.perf_counter() - t0
+            finally:
+                gc.enable()
+            out[name].samples.append(dt / number)
+    for t in out.values():
+        if t.samples:
+            t.median = statistics.median(t.samples)
+    return out
+
+
+def set_threads(n: int) -> list:
+    """Use ``n`` threads in numba, torch and (with threadpoolctl) BLAS.
+
+    Parameters
+    ----------
+    n : int
+
+    Returns
+    -------
+    list of str
+        Warnings about settings that could not be applied.
+
+    Examples
+    --------
+    >>> import numba
+    >>> from numbarnn.bench import set_threads
+    >>> _ = set_threads(numba.get_num_threads())
+    """
+    import numba
+
+    warnings = []
+    limit = numba.config.NUMBA_NUM_THREADS
+    numba.set_num_threads(min(n, limit))
+    if n > limit:
+        warnings.append(f"numba allows at most {limit} threads (NUMBA_NUM_THREADS)")
+    torch = torch_or_none()
+    if torch is not None:
+        torch.set_num_threads(n)
+    try:
+        threadpoolctl = importlib.import_module("threadpoolctl")
+    except ImportError:
+        if n != (os.cpu_count() or n):
+            warnings.append(
+                "BLAS thread count unchanged (threadpoolctl not installed); "
+                f"set OPENBLAS_NUM_THREADS={n} OMP_NUM_THREADS={n} before starting"
+            )
+    else:
+        global _blas_limits
+        # Kept alive on purpose: the limit lasts as long as the object.
+        _blas_limits = threadpoolctl.threadpool_limits(n, user_api="blas")
+    return warnings
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _version(module: str) -> str:
+    try:
+        mod = importlib.import_module(module)
+    except ImportError as exc:
+        return f"not importable ({exc.__class__.__name__})"
+    version = getattr(mod, "__version__", None)
+    if version is None:
+        try:
+            from importlib.metadata import version as dist_version
+
+            version = dist_version(module)
+        except Exception:  # noqa: BLE001 - a source checkout has no metadata
+            version = "unknown (source checkout)"
+    return version
+
+
+def machine_info() -> dict:
+    """Versions, thread counts and CPU model, for the top of every report.
+
+    Examples
+    --------
+    >>> from numbarnn.bench import machine_info
+    >>> sorted(machine_info())[:3]
+    ['cpu', 'cpu_count', 'numba']
+    """
+    import numba
+
+    torch = torch_or_none()
+    info = {
+        "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "numbarnn": _version("numbarnn"),
+        "numba": numba.__version__,
+        "numpy": _version("numpy"),
+        "torch": torch.__version__ if torch is not None else "not installed",
+        "numba_threads": numba.get_num_threads(),
+        "torch_threads": torch.get_num_threads() if torch is not None else None,
+    }
+    env = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                      "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+           if k in os.environ}
+    if env:
+        info["thread_env"] = env
+    return info

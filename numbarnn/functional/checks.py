@@ -1,0 +1,139 @@
+"""Validation and allocation shared by the functional API.
+
+Kernels have no bounds checks, so every shape, dtype and layout is settled
+here, before any kernel runs: an unchecked shape is memory corruption.
+"""
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+# Inference fills the input projection this many elements at a time, so its
+# memory does not grow with T (training keeps every step: that is the cache).
+CHUNK_ELEMENTS = 1 << 18
+
+
+def _is_device_array(a):
+    return hasattr(a, "__cuda_array_interface__")
+
+
+def as_array(name, a, shape, dtype, check_finite):
+    """Return ``a`` as a C-contiguous float array of ``shape`` and ``dtype``.
+
+    ``shape`` holds ints or None (any size); ``dtype`` None accepts float32
+    or float64. Never modifies ``a``; copies only when it is not already a
+    C-contiguous array of the right dtype.
+    """
+    if _is_device_array(a):
+        raise TypeError(f"{name} is a GPU array ({type(a).__name__}); this build of the "
+                        "functional API runs on the CPU only: pass numpy arrays")
+    arr = np.asarray(a)
+    if arr.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must be a float32 or float64 array, got dtype {arr.dtype}")
+    if dtype is not None and arr.dtype != dtype:
+        raise TypeError(f"{name} has dtype {arr.dtype} but x has dtype {dtype}: numbarnn "
+                        "never casts silently; convert one of them")
+    want = "(" + ", ".join("?" if s is None else str(s) for s in shape) + ")"
+    if arr.ndim != len(shape):
+        raise ValueError(f"{name} must be {len(shape)}-D with shape {want}, "
+                         f"got {arr.ndim}-D with shape {arr.shape}")
+    if any(s is not None and s != n for s, n in zip(shape, arr.shape)):
+        raise ValueError(f"{name} must have shape {want}, got {arr.shape}")
+    if check_finite and arr.size and not np.isfinite(arr).all():
+        raise ValueError(f"{name} contains NaN or Inf (pass check_finite=False to skip "
+                         "this check)")
+    return np.ascontiguousarray(arr)
+
+
+def check_weights(x, w_ih, w_hh, b_ih, b_hh, gate_count, cell, check_finite):
+    """Validate x and the weights; return them as arrays plus (T, B, I, H)."""
+    if x is None:
+        raise TypeError("x is required")
+    x = as_array("x", x, (None, None, None), None, check_finite)
+    dtype = x.dtype
+    T, B, I = x.shape
+    w_hh = as_array("w_hh", w_hh, (None, None), dtype, check_finite)
+    rows, H = w_hh.shape
+    if H == 0 or rows != gate_count * H:
+        raise ValueError(f"w_hh must have shape ({gate_count}*H, H) for the {cell} "
+                         f"({gate_count} gate(s) stacked), got {w_hh.shape}")
+    w_ih = as_array("w_ih", w_ih, (rows, I), dtype, check_finite)
+    b_ih = None if b_ih is None else as_array("b_ih", b_ih, (rows,), dtype, check_finite)
+    b_hh = None if b_hh is None else as_array("b_hh", b_hh, (rows,), dtype, check_finite)
+    return x, w_ih, w_hh, b_ih, b_hh, (T, B, I, H)
+
+
+def state(name, s, B, H, dtype, check_finite):
+    """An initial state (B, H), zeros when ``s`` is None."""
+    if s is None:
+        return np.zeros((B, H), dtype=dtype)
+    return as_array(name, s, (B, H), dtype, check_finite)
+
+
+def bias_or_zeros(b, rows, dtype):
+    return np.zeros(rows, dtype=dtype) if b is None else b
+
+
+def work_steps(T, B, width, training):
+    """Steps per chunk of the gate buffer: all T when training."""
+    if training:
+        return max(T, 1)
+    return max(1, min(T, CHUNK_ELEMENTS // max(1, B * width)))
+
+
+def grad_input(name, g, shape, dtype):
+    """An incoming gradient (zeros when None), validated like any input."""
+    if g is None:
+        return np.zeros(shape, dtype=dtype)
+    return as_array(name, g, shape, dtype, check_finite=True)
+
+
+class Cache:
+    """What a training forward pass keeps for its backward pass.
+
+    Treat it as opaque. It holds references to ``x`` and the weights as they
+    were passed (after any contiguity copy) and its own copy of the outputs;
+    changing ``x`` or the weights in place before the backward pass changes
+    the gradients it returns.
+    """
+
+    def __init__(self, cell, **arrays):
+        self.cell = cell
+        self.__dict__.update(arrays)
+
+    def __repr__(self):
+        T, B, I = self.x.shape
+        return (f"<numbarnn {self.cell} cache: T={T}, B={B}, I={I}, H={self.w_hh.shape[1]}, "
+                f"{self.x.dtype}>")
+
+
+def check_cache(cache, cell, fn):
+    """Reject anything but the cache of a training forward pass of ``cell``."""
+    if cache is None:
+        raise ValueError(f"{fn} needs the cache of a forward pass run with training=True; "
+                         "got None (forward with training=False keeps no cache)")
+    if not isinstance(cache, Cache):
+        raise TypeError(f"{fn}: cache must be the cache returned by {cell}_forward(..., "
+                        f"training=True), got {type(cache).__name__}")
+    if cache.cell != cell:
+        raise ValueError(f"{fn}: cache comes from {cache.cell}_forward, not {cell}_forward")
+
+
+def start_backward(cache, dy, dh_n, cell, fn):
+    """Validate the incoming gradients and allocate the zeroed outputs."""
+    check_cache(cache, cell, fn)
+    x = cache.x
+    T, B, _ = x.shape
+    H = cache.w_hh.shape[1]
+    dtype = x.dtype
+    dy = grad_input("dy", dy, (T, B, H), dtype)
+    dh = grad_input("dh_n", dh_n, (B, H), dtype).copy()
+    zeros = dict(dx=np.zeros_like(x), dw_ih=np.zeros_like(cache.w_ih),
+                 dw_hh=np.zeros_like(cache.w_hh),
+                 db_ih=np.zeros(cache.w_hh.shape[0], dtype), db_hh=np.zeros(cache.w_hh.shape[0], dtype))
+    return dy, dh, zeros
+
+
+def bias_grads(cache, zeros):
+    """The bias gradients, None for a bias the forward pass did not get."""
+    return (zeros["db_ih"] if cache.has_b_ih else None,
+            zeros["db_hh"] if cache.has_b_hh else None)

@@ -1,0 +1,123 @@
+"""GRU forward and backward over a whole sequence (numpy arrays, CPU)."""
+from collections import namedtuple
+
+import numpy as np
+
+from ..kernels.cpu import gru as _k
+from ..kernels.cpu.common import transposed_hidden_weights
+from .checks import (Cache, bias_grads, bias_or_zeros, check_weights, start_backward, state,
+                     work_steps)
+
+GRUResult = namedtuple("GRUResult", "y h_n cache")
+GRUGrads = namedtuple("GRUGrads", "dx dh0 dw_ih dw_hh db_ih db_hh")
+
+
+def gru_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, *, reset_after=False,
+                training=False, check_finite=True):
+    """Run a GRU layer over a whole sequence.
+
+    Gates are stacked r, z, n; the update is h_t = (1 − z) h_{t−1} + z n_t
+    (numbarnn's z is PyTorch's and Keras's 1 − z: negate the z rows of every
+    weight and bias to import theirs, DESIGN.md §1).
+
+    Parameters
+    ----------
+    x : ndarray, shape (T, B, I)
+        Input, time-major, float32 or float64.
+    w_ih : ndarray, shape (3H, I)
+    w_hh : ndarray, shape (3H, H)
+    b_ih, b_hh : ndarray, shape (3H,), optional
+        Biases; None means zeros.
+    h0 : ndarray, shape (B, H), optional
+        Initial state; None means zeros.
+    reset_after : bool, default False
+        False: the reset gate scales h before the candidate's recurrent
+        product, n = tanh(w_in x + b_in + w_hn (r ⊙ h) + b_hn). True: the
+        cuDNN/PyTorch form, n = tanh(w_in x + b_in + r ⊙ (w_hn h + b_hn)).
+    training : bool, default False
+        Keep the cache :func:`gru_backward` needs.
+    check_finite : bool, default True
+        Reject inputs containing NaN or Inf.
+
+    Returns
+    -------
+    GRUResult
+        ``(y, h_n, cache)``: y (T, B, H), h_n (B, H), cache None unless
+        ``training``. With T == 0, y is empty and h_n equals h0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numbarnn.functional import gru_forward
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.standard_normal((4, 2, 3)).astype(np.float32)
+    >>> w_ih = rng.standard_normal((9, 3)).astype(np.float32)
+    >>> w_hh = rng.standard_normal((9, 3)).astype(np.float32)
+    >>> y, h_n, _ = gru_forward(x, w_ih, w_hh, reset_after=True)
+    >>> y.dtype, y.shape
+    (dtype('float32'), (4, 2, 3))
+    """
+    x, w_ih, w_hh, b_ih, b_hh, (T, B, I, H) = check_weights(
+        x, w_ih, w_hh, b_ih, b_hh, 3, "GRU", check_finite)
+    dtype = x.dtype
+    h0 = state("h0", h0, B, H, dtype, check_finite)
+    reset_after = bool(reset_after)
+    Tc = work_steps(T, B, 3 * H, training)
+    y = np.empty((T, B, H), dtype)
+    h_n = h0.copy()
+    gates = np.empty((Tc, B, 3 * H), dtype)
+    aux = np.empty((Tc, B, H), dtype)
+    if T and B:
+        _k.gru_forward(x, w_ih, w_hh, transposed_hidden_weights(w_hh, B),
+                       bias_or_zeros(b_ih, 3 * H, dtype), bias_or_zeros(b_hh, 3 * H, dtype), h0,
+                       reset_after, y, h_n, gates, aux, np.empty((B, 3 * H), dtype))
+    cache = None
+    if training:
+        cache = Cache("gru", x=x, w_ih=w_ih, w_hh=w_hh, h0=h0, y=y, gates=gates, aux=aux,
+                      reset_after=reset_after, has_b_ih=b_ih is not None,
+                      has_b_hh=b_hh is not None)
+        y = y.copy()
+    return GRUResult(y, h_n, cache)
+
+
+def gru_backward(cache, dy=None, dh_n=None):
+    """Backpropagate through time for :func:`gru_forward` (either form).
+
+    Parameters
+    ----------
+    cache : object
+        The cache of ``gru_forward(..., training=True)``.
+    dy : ndarray, shape (T, B, H), optional
+        Gradient of the loss with respect to y; None means zeros.
+    dh_n : ndarray, shape (B, H), optional
+        Gradient with respect to the final state; None means zeros.
+
+    Returns
+    -------
+    GRUGrads
+        ``(dx, dh0, dw_ih, dw_hh, db_ih, db_hh)``; a bias gradient is None
+        when that bias was None.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numbarnn.functional import gru_forward, gru_backward
+    >>> rng = np.random.default_rng(1)
+    >>> x = rng.standard_normal((4, 2, 3))
+    >>> w_ih, w_hh = rng.standard_normal((6, 3)), rng.standard_normal((6, 2))
+    >>> y, h_n, cache = gru_forward(x, w_ih, w_hh, training=True)
+    >>> g = gru_backward(cache, dh_n=np.ones_like(h_n))
+    >>> g.dx.shape, g.dh0.shape, g.db_ih is None
+    ((4, 2, 3), (2, 2), True)
+    """
+    dy, dh, out = start_backward(cache, dy, dh_n, "gru", "gru_backward")
+    T, B = dy.shape[0], dy.shape[1]
+    H = dh.shape[1]
+    if T and B:
+        dgates = np.empty_like(cache.gates)
+        dgh = np.empty_like(cache.gates) if cache.reset_after else dgates[:0]
+        _k.gru_backward(cache.x, cache.w_ih, cache.w_hh, cache.h0, cache.y, cache.reset_after,
+                        cache.gates, cache.aux, dy, dh, np.empty((B, H), dh.dtype),
+                        np.empty((B, H), dh.dtype), dgates, dgh, out["dx"], out["dw_ih"],
+                        out["dw_hh"], out["db_ih"], out["db_hh"])
+    return GRUGrads(out["dx"], dh, out["dw_ih"], out["dw_hh"], *bias_grads(cache, out))

@@ -1,0 +1,114 @@
+"""Elman RNN forward and backward over a whole sequence (numpy arrays, CPU)."""
+from collections import namedtuple
+
+import numpy as np
+
+from ..kernels import cellmath
+from ..kernels.cpu import rnn as _k
+from ..kernels.cpu.common import transposed_hidden_weights
+from .checks import (Cache, bias_grads, bias_or_zeros, check_weights, start_backward, state,
+                     work_steps)
+
+RNNResult = namedtuple("RNNResult", "y h_n cache")
+RNNGrads = namedtuple("RNNGrads", "dx dh0 dw_ih dw_hh db_ih db_hh")
+
+NONLINEARITIES = {"tanh": cellmath.TANH, "relu": cellmath.RELU, "sigmoid": cellmath.SIGMOID}
+
+
+def rnn_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, *, nonlinearity="tanh",
+                training=False, check_finite=True):
+    """Run an Elman RNN layer, h_t = φ(w_ih x_t + b_ih + w_hh h_{t−1} + b_hh).
+
+    Parameters
+    ----------
+    x : ndarray, shape (T, B, I)
+        Input, time-major, float32 or float64; its dtype is the dtype of
+        the work and of every output.
+    w_ih : ndarray, shape (H, I)
+    w_hh : ndarray, shape (H, H)
+    b_ih, b_hh : ndarray, shape (H,), optional
+        Biases; None means zeros.
+    h0 : ndarray, shape (B, H), optional
+        Initial state; None means zeros.
+    nonlinearity : {"tanh", "relu", "sigmoid"}
+    training : bool, default False
+        Keep the cache :func:`rnn_backward` needs.
+    check_finite : bool, default True
+        Reject inputs containing NaN or Inf.
+
+    Returns
+    -------
+    RNNResult
+        ``(y, h_n, cache)``: y (T, B, H), h_n (B, H), cache None unless
+        ``training``. With T == 0, y is empty and h_n equals h0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numbarnn.functional import rnn_forward
+    >>> x = np.ones((3, 1, 1))
+    >>> w_ih, w_hh = np.full((2, 1), 0.5), np.zeros((2, 2))
+    >>> y, h_n, _ = rnn_forward(x, w_ih, w_hh, nonlinearity="relu")
+    >>> y[:, 0].tolist()
+    [[0.5, 0.5], [0.5, 0.5], [0.5, 0.5]]
+    """
+    if nonlinearity not in NONLINEARITIES:
+        raise ValueError(f"nonlinearity must be one of {sorted(NONLINEARITIES)}, "
+                         f"got {nonlinearity!r}")
+    act = NONLINEARITIES[nonlinearity]
+    x, w_ih, w_hh, b_ih, b_hh, (T, B, I, H) = check_weights(
+        x, w_ih, w_hh, b_ih, b_hh, 1, "RNN", check_finite)
+    dtype = x.dtype
+    h0 = state("h0", h0, B, H, dtype, check_finite)
+    Tc = work_steps(T, B, H, training)
+    y = np.empty((T, B, H), dtype)
+    h_n = h0.copy()
+    gates = np.empty((Tc, B, H), dtype)
+    if T and B:
+        _k.rnn_forward(x, w_ih, w_hh, transposed_hidden_weights(w_hh, B),
+                       bias_or_zeros(b_ih, H, dtype), bias_or_zeros(b_hh, H, dtype), h0, act,
+                       y, h_n, gates)
+    cache = None
+    if training:
+        cache = Cache("rnn", x=x, w_ih=w_ih, w_hh=w_hh, h0=h0, y=y, act=act,
+                      has_b_ih=b_ih is not None, has_b_hh=b_hh is not None)
+        y = y.copy()
+    return RNNResult(y, h_n, cache)
+
+
+def rnn_backward(cache, dy=None, dh_n=None):
+    """Backpropagate through time for :func:`rnn_forward`.
+
+    Parameters
+    ----------
+    cache : object
+        The cache of ``rnn_forward(..., training=True)``.
+    dy : ndarray, shape (T, B, H), optional
+        Gradient of the loss with respect to y; None means zeros.
+    dh_n : ndarray, shape (B, H), optional
+        Gradient with respect to the final state; None means zeros.
+
+    Returns
+    -------
+    RNNGrads
+        ``(dx, dh0, dw_ih, dw_hh, db_ih, db_hh)``; a bias gradient is None
+        when that bias was None.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numbarnn.functional import rnn_forward, rnn_backward
+    >>> x = np.ones((2, 1, 1))
+    >>> w_ih, w_hh = np.ones((1, 1)), np.zeros((1, 1))
+    >>> y, h_n, cache = rnn_forward(x, w_ih, w_hh, nonlinearity="relu", training=True)
+    >>> rnn_backward(cache, dy=np.ones_like(y)).dw_ih.tolist()
+    [[2.0]]
+    """
+    dy, dh, out = start_backward(cache, dy, dh_n, "rnn", "rnn_backward")
+    T, B = dy.shape[0], dy.shape[1]
+    if T and B:
+        dgates = np.empty_like(cache.y)
+        _k.rnn_backward(cache.x, cache.w_ih, cache.w_hh, cache.h0, cache.y, cache.act, dy, dh,
+                        dgates, out["dx"], out["dw_ih"], out["dw_hh"], out["db_ih"],
+                        out["db_hh"])
+    return RNNGrads(out["dx"], dh, out["dw_ih"], out["dw_hh"], *bias_grads(cache, out))

@@ -64,7 +64,8 @@ def _parser():
     p.add_argument("--check", action="store_true",
                    help="add a column: largest relative deviation of any contender from numpy")
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                   help="cuda is not available yet (exits with status 2)")
     return p
 
 
@@ -123,8 +124,8 @@ def main(argv=None) -> int:
     """
     args = _parser().parse_args(argv)
     if args.device == "cuda":
-        print("numbarnn bench: the GPU benchmark is not available yet "
-              "(numbarnn.functional's CUDA path is not benchmarked); use --device cpu.",
+        print("numbarnn bench: --device cuda is not available yet: numbarnn.functional "
+              "has no GPU path to benchmark in this version; use --device cpu.",
               file=sys.stderr)
         return 2
     preset = _QUICK if args.quick else _FULL
@@ -150,6 +151,11 @@ def main(argv=None) -> int:
     info = machine_info()
     for key, value in info.items():
         print(f"# {key}: {value}")
+    if info.get("load_avg_1min", 0) > 0.5 * (info["cpu_count"] or 1):
+        # Spinning OpenMP/BLAS workers on shared cores are hit hardest
+        # (torch forwards measured 30x slower), so ratios are not trustworthy.
+        print(f"warning: the machine is busy (load {info['load_avg_1min']}); "
+              "timings and ratios will be noisy", file=sys.stderr)
     print(f"# rounds={rounds} pause={pause}s min_sample={min_sample}s; "
           "times are medians per call; ratio = other/numbarnn (>1: numbarnn faster); "
           "gru uses reset_after=True (torch's form)")

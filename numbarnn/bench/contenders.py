@@ -14,7 +14,7 @@ import importlib
 
 import numpy as np
 
-from .cases import CONTENDERS, Case
+from .cases import CONTENDERS, GATES, Case, make_data
 from .numpy_loop import numpy_backward, numpy_forward
 
 __all__ = ["Unavailable", "check_agreement", "make_callable", "torch_or_none"]
@@ -127,8 +127,6 @@ def _gru_z_sign(case, H):
     Negating the z rows (sigma(-a) = 1 - sigma(a)) makes torch compute
     exactly numbarnn's function, so outputs can be compared, not just timed.
     """
-    from .cases import GATES
-
     sign = np.ones(GATES[case.cell] * H)
     if case.cell == "gru":
         sign[H : 2 * H] = -1.0
@@ -139,13 +137,14 @@ def _torch(case, d):
     torch = torch_or_none()
     if torch is None:
         raise Unavailable("torch is not installed")
-    T, B, I, H = case.dims
+    _, _, I, H = case.dims
     cls = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[case.cell]
     kw = {"nonlinearity": "tanh"} if case.cell == "rnn" else {}
     dtype = getattr(torch, case.dtype)
     mod = cls(I, H, dtype=dtype, **kw)
     sign = _gru_z_sign(case, H)
-    names = {"w_ih": "weight_ih_l0", "w_hh": "weight_hh_l0", "b_ih": "bias_ih_l0", "b_hh": "bias_hh_l0"}
+    names = {"w_ih": "weight_ih_l0", "w_hh": "weight_hh_l0",
+             "b_ih": "bias_ih_l0", "b_hh": "bias_hh_l0"}
     with torch.no_grad():
         # copy_ into the existing parameters keeps torch's flat weight buffer.
         for ours, theirs in names.items():
@@ -212,8 +211,6 @@ def check_agreement(case: Case, contenders=CONTENDERS, data=None) -> dict:
     >>> err["numpy"]
     0.0
     """
-    from .cases import make_data
-
     data = make_data(case) if data is None else data
     ref = make_callable("numpy", case, data)()
     ref = (ref,) if case.mode == "forward" else ref

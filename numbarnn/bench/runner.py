@@ -222,8 +222,9 @@ def machine_info() -> dict:
     Examples
     --------
     >>> from numbarnn.bench import machine_info
-    >>> sorted(machine_info())[:3]
-    ['cpu', 'cpu_count', 'numba']
+    >>> info = machine_info()
+    >>> info["cpu_count"] > 0 and "numba_threads" in info
+    True
     """
     import numba
 
@@ -240,6 +241,8 @@ def machine_info() -> dict:
         "numba_threads": numba.get_num_threads(),
         "torch_threads": torch.get_num_threads() if torch is not None else None,
     }
+    if hasattr(os, "getloadavg"):
+        info["load_avg_1min"] = round(os.getloadavg()[0], 2)
     env = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                                       "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
            if k in os.environ}

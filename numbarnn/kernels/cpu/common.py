@@ -65,12 +65,15 @@ def matmul_acc(h, w, wT, out, ld_out, rows):
     if wT.shape[0] > 0:
         o = out.reshape(-1)
         for b in range(B):
-            base = b * ld_out
+            # a slice per row: an index like o[base + j] gets a negative-index
+            # check that stops the loop vectorising
+            ob = o[b * ld_out:b * ld_out + rows]
+            hb = h[b]
             for k in range(H):
-                hk = h[b, k]
+                hk = hb[k]
                 wrow = wT[k]
                 for j in range(rows):
-                    o[base + j] += hk * wrow[j]
+                    ob[j] += hk * wrow[j]
     else:
         gemm(False, True, B, rows, H, 1.0, h, H, w, H, 1.0, out, ld_out)
 
@@ -83,11 +86,12 @@ def matmul_grad(da, ld_da, w, rows, dh, beta):
         d = da.reshape(-1)
         for b in range(B):
             dhb = dh[b]
+            db = d[b * ld_da:b * ld_da + rows]
             if beta == 0.0:
                 for k in range(H):
                     dhb[k] = 0.0
             for j in range(rows):
-                a = d[b * ld_da + j]
+                a = db[j]
                 wj = w[j]
                 for k in range(H):
                     dhb[k] += a * wj[k]

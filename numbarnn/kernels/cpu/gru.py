@@ -20,31 +20,37 @@ from .common import (column_sum, fill_bias, hidden_weight_grad, input_grads,
 
 @kernel
 def _rz_row(g, h_prev, rh, H):
+    # gate blocks as slices: g[H + j] would carry a negative-index check per
+    # element and the loop would not vectorise
+    gr, gz = g[:H], g[H:2 * H]
     for j in range(H):
-        r = sigmoid(g[j])
-        g[j] = r
-        g[H + j] = sigmoid(g[H + j])
+        r = sigmoid(gr[j])
+        gr[j] = r
+        gz[j] = sigmoid(gz[j])
         rh[j] = r * h_prev[j]
 
 
 @kernel
 def _n_row(g, h_prev, h, H):
+    gz, gn = g[H:2 * H], g[2 * H:]
     for j in range(H):
-        n = tanh(g[2 * H + j])
-        g[2 * H + j] = n
-        h[j] = gru_update(g[H + j], n, h_prev[j])
+        n = tanh(gn[j])
+        gn[j] = n
+        h[j] = gru_update(gz[j], n, h_prev[j])
 
 
 @kernel
 def _after_row(g, gh, h_prev, ghn, h, H):
+    gr, gz, gn = g[:H], g[H:2 * H], g[2 * H:]
+    hr, hz, hn = gh[:H], gh[H:2 * H], gh[2 * H:]
     for j in range(H):
-        r = sigmoid(g[j] + gh[j])
-        z = sigmoid(g[H + j] + gh[H + j])
-        n = tanh(g[2 * H + j] + r * gh[2 * H + j])
-        g[j] = r
-        g[H + j] = z
-        g[2 * H + j] = n
-        ghn[j] = gh[2 * H + j]
+        r = sigmoid(gr[j] + hr[j])
+        z = sigmoid(gz[j] + hz[j])
+        n = tanh(gn[j] + r * hn[j])
+        gr[j] = r
+        gz[j] = z
+        gn[j] = n
+        ghn[j] = hn[j]
         h[j] = gru_update(z, n, h_prev[j])
 
 
@@ -81,10 +87,12 @@ def gru_forward(x, w_ih, w_hh, w_hhT, b_ih, b_hh, h0, reset_after, y, h_n, gates
 
 @kernel
 def _update_row_backward(g, h_prev, dh, dy, dg, dh_prev, H):
+    gz, gn = g[H:2 * H], g[2 * H:]
+    dz, dn = dg[H:2 * H], dg[2 * H:]
     for j in range(H):
-        dan, daz, dhp = gru_update_backward(g[H + j], g[2 * H + j], h_prev[j], dh[j] + dy[j])
-        dg[H + j] = daz
-        dg[2 * H + j] = dan
+        dan, daz, dhp = gru_update_backward(gz[j], gn[j], h_prev[j], dh[j] + dy[j])
+        dz[j] = daz
+        dn[j] = dan
         dh_prev[j] = dhp
 
 
@@ -98,16 +106,19 @@ def _reset_row_backward(g, h_prev, drh, dg, dh_prev, H):
 
 @kernel
 def _after_row_backward(g, ghn, h_prev, dh, dy, dg, dgh, dh_prev, H):
+    gr, gz, gn = g[:H], g[H:2 * H], g[2 * H:]
+    dr, dz, dn = dg[:H], dg[H:2 * H], dg[2 * H:]
+    hr, hz, hn = dgh[:H], dgh[H:2 * H], dgh[2 * H:]
     for j in range(H):
-        r = g[j]
-        dan, daz, dhp = gru_update_backward(g[H + j], g[2 * H + j], h_prev[j], dh[j] + dy[j])
+        r = gr[j]
+        dan, daz, dhp = gru_update_backward(gz[j], gn[j], h_prev[j], dh[j] + dy[j])
         dar = dan * ghn[j] * sigmoid_grad(r)
-        dg[j] = dar
-        dg[H + j] = daz
-        dg[2 * H + j] = dan
-        dgh[j] = dar
-        dgh[H + j] = daz
-        dgh[2 * H + j] = dan * r
+        dr[j] = dar
+        dz[j] = daz
+        dn[j] = dan
+        hr[j] = dar
+        hz[j] = daz
+        hn[j] = dan * r
         dh_prev[j] = dhp
 
 

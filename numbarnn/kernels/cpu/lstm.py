@@ -18,12 +18,15 @@ from .common import (column_sum, fill_bias, hidden_weight_grad, input_grads,
 
 @kernel
 def _cell_row(g, c_prev, c, h, H):
+    # one slice per gate: g[H + j] would carry a negative-index check per
+    # element and the loop would not vectorise
+    gi, gf, gg, go = g[:H], g[H:2 * H], g[2 * H:3 * H], g[3 * H:]
     for j in range(H):
-        i, f, gg, o, cj, hj = lstm_cell(g[j], g[H + j], g[2 * H + j], g[3 * H + j], c_prev[j])
-        g[j] = i
-        g[H + j] = f
-        g[2 * H + j] = gg
-        g[3 * H + j] = o
+        i, f, n, o, cj, hj = lstm_cell(gi[j], gf[j], gg[j], go[j], c_prev[j])
+        gi[j] = i
+        gf[j] = f
+        gg[j] = n
+        go[j] = o
         c[j] = cj
         h[j] = hj
 
@@ -53,13 +56,15 @@ def lstm_forward(x, w_ih, w_hh, w_hhT, b_ih, b_hh, h0, c0, y, h_n, c_n, gates, c
 
 @kernel
 def _cell_row_backward(g, c, c_prev, dh, dy, dc, dg, H):
+    gi, gf, gg, go = g[:H], g[H:2 * H], g[2 * H:3 * H], g[3 * H:]
+    di, df, dn, do = dg[:H], dg[H:2 * H], dg[2 * H:3 * H], dg[3 * H:]
     for j in range(H):
         dai, daf, dag, dao, dcp = lstm_cell_backward(
-            g[j], g[H + j], g[2 * H + j], g[3 * H + j], c[j], c_prev[j], dh[j] + dy[j], dc[j])
-        dg[j] = dai
-        dg[H + j] = daf
-        dg[2 * H + j] = dag
-        dg[3 * H + j] = dao
+            gi[j], gf[j], gg[j], go[j], c[j], c_prev[j], dh[j] + dy[j], dc[j])
+        di[j] = dai
+        df[j] = daf
+        dn[j] = dag
+        do[j] = dao
         dc[j] = dcp
 
 

@@ -36,7 +36,7 @@ def kernel(fn=None, **overrides):
     Examples
     --------
     >>> from numbarnn._jit import kernel
-    >>> @kernel
+    >>> @kernel(cache=False)  # an interactive function has no file to cache beside
     ... def twice(a):
     ...     return 2.0 * a
     >>> twice(1.5)

@@ -1,0 +1,24 @@
+"""pytest configuration for numbarnn's tests.
+
+Makes ``tests/`` importable (``from reference import lstm``, ``import helpers``)
+and turns every warning into an error, as STYLE.md asks: an overflow warning
+from a logistic, or a numba performance warning, is a failure.
+"""
+import os
+import sys
+
+TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+REPO_DIR = os.path.dirname(TESTS_DIR)
+# tests/ for ``reference`` and ``helpers``; the repository root so that a
+# plain ``pytest`` finds the source tree's numbarnn without an install.
+for path in (REPO_DIR, TESTS_DIR):
+    if path not in sys.path:
+        sys.path.insert(0, path)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("filterwarnings", "error")
+    # Raised by hypothesis's own report hook in this environment when a
+    # hypothesis test fails; as an error it would abort the whole run.
+    config.addinivalue_line(
+        "filterwarnings", "ignore:mypy_extensions.TypedDict is deprecated:DeprecationWarning")

@@ -1,0 +1,76 @@
+"""LSTM (G=4, gate order i, f, g, o).
+
+    i = σ(W_i[h, x] + b_i)   f = σ(W_f[h, x] + b_f)
+    g = tanh(W_g[h, x] + b_g) o = σ(W_o[h, x] + b_o)
+    c_t = f ⊙ c_{t-1} + i ⊙ g      h_t = o ⊙ tanh(c_t)
+"""
+import numpy as np
+
+from ._common import bias_or_zeros, f64, grads_or_zeros, sigmoid, state_or_zeros
+
+
+def _run(x, w_ih, w_hh, b_ih, b_hh, h0, c0):
+    x, w_ih, w_hh = f64(x), f64(w_ih), f64(w_hh)
+    T, B, _ = x.shape
+    H = w_hh.shape[1]
+    b = bias_or_zeros(b_ih, 4 * H) + bias_or_zeros(b_hh, 4 * H)
+    hs, cs = [state_or_zeros(h0, B, H)], [state_or_zeros(c0, B, H)]
+    gates = []
+    for t in range(T):
+        a = x[t] @ w_ih.T + hs[-1] @ w_hh.T + b
+        i = sigmoid(a[:, 0 * H:1 * H])
+        f = sigmoid(a[:, 1 * H:2 * H])
+        g = np.tanh(a[:, 2 * H:3 * H])
+        o = sigmoid(a[:, 3 * H:4 * H])
+        c = f * cs[-1] + i * g
+        h = o * np.tanh(c)
+        gates.append((i, f, g, o))
+        hs.append(h)
+        cs.append(c)
+    return x, w_ih, w_hh, hs, cs, gates
+
+
+def forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None):
+    """Return (y (T,B,H), h_n (B,H), c_n (B,H)) in float64."""
+    x, _, w_hh, hs, cs, _ = _run(x, w_ih, w_hh, b_ih, b_hh, h0, c0)
+    y = np.array(hs[1:]).reshape(x.shape[0], x.shape[1], w_hh.shape[1])
+    return y, hs[-1], cs[-1]
+
+
+def backward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None,
+             dy=None, dh_n=None, dc_n=None):
+    """Gradients of L = sum(dy*y) + sum(dh_n*h_n) + sum(dc_n*c_n).
+
+    Returns (dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh).
+    """
+    x, w_ih, w_hh, hs, cs, gates = _run(x, w_ih, w_hh, b_ih, b_hh, h0, c0)
+    T, B, _ = x.shape
+    H = w_hh.shape[1]
+    dy = grads_or_zeros(dy, (T, B, H))
+    dh = grads_or_zeros(dh_n, (B, H)).copy()
+    dc = grads_or_zeros(dc_n, (B, H)).copy()
+    dx = np.zeros_like(x)
+    dw_ih, dw_hh, db = np.zeros_like(w_ih), np.zeros_like(w_hh), np.zeros(4 * H)
+    for t in reversed(range(T)):
+        i, f, g, o = gates[t]
+        c_prev, c = cs[t], cs[t + 1]
+        dh = dh + dy[t]
+        tc = np.tanh(c)
+        do = dh * tc                          # h = o ⊙ tanh(c)
+        dc = dc + dh * o * (1.0 - tc * tc)
+        di = dc * g                           # c = f ⊙ c_prev + i ⊙ g
+        dg = dc * i
+        df = dc * c_prev
+        dc = dc * f                           # into c_{t-1}
+        da = np.concatenate([di * i * (1.0 - i),
+                             df * f * (1.0 - f),
+                             dg * (1.0 - g * g),
+                             do * o * (1.0 - o)], axis=1)
+        dx[t] = da @ w_ih
+        dw_ih += da.T @ x[t]
+        dw_hh += da.T @ hs[t]
+        db += da.sum(axis=0)
+        dh = da @ w_hh                        # into h_{t-1}
+    return (dx, dh, dc, dw_ih, dw_hh,
+            None if b_ih is None else db.copy(),
+            None if b_hh is None else db.copy())

@@ -13,5 +13,10 @@ True
 __version__ = "0.1.0"
 
 from . import functional  # noqa: E402,F401
+from .functional.schedule import get_num_threads, set_num_threads  # noqa: E402
 
-__all__ = ["functional", "__version__"]
+__all__ = ["functional", "get_num_threads", "set_num_threads", "__version__"]
+
+from .nn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell  # noqa: E402
+
+__all__ += ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell"]

@@ -9,7 +9,9 @@ import sys
 
 from .cases import CELLS, CONTENDERS, DTYPES, MODES, iter_cases, make_data, resolve_shapes
 from .contenders import check_agreement
-from .runner import NUMPY_MAX_S, machine_info, set_threads, time_case
+from .runner import (
+    NUMPY_MAX_S, machine_info, numbarnn_threads, set_threads, time_case, wait_for_idle,
+)
 
 __all__ = ["main"]
 
@@ -53,12 +55,15 @@ def _parser():
                    default=list(CONTENDERS), help="default: numbarnn,torch,numpy")
     p.add_argument("--rounds", type=int, help="samples per contender, median reported (5)")
     p.add_argument("--threads", type=int,
-                   help="threads for numba, torch and BLAS (default: numba's count)")
+                   help="threads for numbarnn, torch and BLAS (default: numbarnn's count)")
     p.add_argument("--pause", type=float, help="seconds slept before each sample (0.1)")
     p.add_argument("--min-sample", type=float,
                    help="a sample repeats fast calls to last this many seconds (0.02)")
     p.add_argument("--numpy-max", type=float, default=NUMPY_MAX_S,
                    help="skip numpy where one call takes longer, seconds (%(default)s)")
+    p.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
+                   help="before each row, wait up to this long for the CPUs to be idle "
+                   "(shared machines; Linux only; default: do not wait)")
     p.add_argument("--quick", action="store_true",
                    help="CI subset: float32, shape S2s, 3 rounds (explicit options win)")
     p.add_argument("--check", action="store_true",
@@ -102,6 +107,49 @@ def _timing_text(t):
     return _fmt_time(t.median)
 
 
+def _settings(args):
+    """Options with the --quick or full preset filled in."""
+    preset = _QUICK if args.quick else _FULL
+    return {
+        "cells": args.cells or preset["cells"].split(","),
+        "dtypes": args.dtypes or preset["dtypes"].split(","),
+        "modes": args.modes or preset["modes"].split(","),
+        "shapes": args.shapes or resolve_shapes(preset["shapes"]),
+        "contenders": args.contenders,
+        "rounds": args.rounds or preset["rounds"],
+        "pause": preset["pause"] if args.pause is None else args.pause,
+        "min_sample": preset["min_sample"] if args.min_sample is None else args.min_sample,
+        "threads": args.threads or numbarnn_threads(),
+        "wait_idle": args.wait_idle,
+    }
+
+
+def _run_row(case, opts, args):
+    """Time one case, print its row and return its JSON record and ratios."""
+    data = make_data(case)
+    waited, idle = wait_for_idle(args.wait_idle) if args.wait_idle > 0 else (0.0, None)
+    if idle is False:
+        print(f"warning: CPUs still busy after {waited:.0f} s; timing {case.group} anyway",
+              file=sys.stderr)
+    err = None
+    if args.check:
+        errs = check_agreement(case, args.contenders, data)
+        err = f"{max(errs.values()):.1e}" if errs else "-"
+    res = time_case(case, args.contenders, rounds=opts["rounds"], pause=opts["pause"],
+                    min_sample=opts["min_sample"], numpy_max=args.numpy_max, data=data)
+    med = {c: (res[c].median if c in res else None) for c in CONTENDERS}
+    ratios = {c: _ratio(med[c], med["numbarnn"]) for c in ("torch", "numpy")}
+    print(_row([case.cell, case.dtype, case.mode, case.shape, ",".join(map(str, case.dims)),
+                *(_timing_text(res.get(c)) for c in CONTENDERS),
+                *(f"{r:.2f}x" if r is not None else "-" for r in ratios.values())],
+               err), flush=True)
+    record = {"group": case.group, "cell": case.cell, "dtype": case.dtype, "mode": case.mode,
+              "shape": case.shape, "dims": list(case.dims), "max_rel_err": err,
+              "waited_for_idle_s": round(waited, 1), "found_idle": idle, "ratios": ratios,
+              "timings": {c: vars(t) for c, t in res.items()}}
+    return record, ratios
+
+
 def main(argv=None) -> int:
     """Run the benchmark table; the engine of ``python -m numbarnn bench``.
 
@@ -128,72 +176,43 @@ def main(argv=None) -> int:
               "has no GPU path to benchmark in this version; use --device cpu.",
               file=sys.stderr)
         return 2
-    preset = _QUICK if args.quick else _FULL
-    cells = args.cells or preset["cells"].split(",")
-    dtypes = args.dtypes or preset["dtypes"].split(",")
-    modes = args.modes or preset["modes"].split(",")
-    shapes = args.shapes or resolve_shapes(preset["shapes"])
-    rounds = args.rounds or preset["rounds"]
-    pause = preset["pause"] if args.pause is None else args.pause
-    min_sample = preset["min_sample"] if args.min_sample is None else args.min_sample
-    if rounds < 1 or (args.threads is not None and args.threads < 1):
+    if (args.rounds is not None and args.rounds < 1) or (
+            args.threads is not None and args.threads < 1):
         print("numbarnn bench: --rounds and --threads must be >= 1", file=sys.stderr)
         return 2
+    opts = _settings(args)
 
-    if args.threads is not None:
-        for w in set_threads(args.threads):
-            print(f"warning: {w}", file=sys.stderr)
-    else:
-        # torch must use as many threads as numbarnn (numba) does.
-        import numba
-
-        set_threads(numba.get_num_threads())
+    # Every contender gets the same thread count: numbarnn's unless told otherwise.
+    for w in set_threads(opts["threads"]):
+        print(f"warning: {w}", file=sys.stderr)
     info = machine_info()
     for key, value in info.items():
         print(f"# {key}: {value}")
     if info.get("load_avg_1min", 0) > 0.5 * (info["cpu_count"] or 1):
-        # Spinning OpenMP/BLAS workers on shared cores are hit hardest
-        # (torch forwards measured 30x slower), so ratios are not trustworthy.
-        print(f"warning: the machine is busy (load {info['load_avg_1min']}); "
-              "timings and ratios will be noisy", file=sys.stderr)
-    print(f"# rounds={rounds} pause={pause}s min_sample={min_sample}s; "
+        # Other processes on these cores make OpenMP/BLAS workers wait; torch
+        # forwards were measured 100x slower, so the ratios mean little.
+        print(f"warning: the machine is busy (load {info['load_avg_1min']}, including any "
+              "recent run of ours); timings will be noisy; see --wait-idle", file=sys.stderr)
+    print(f"# rounds={opts['rounds']} pause={opts['pause']}s min_sample={opts['min_sample']}s; "
           "times are medians per call; ratio = other/numbarnn (>1: numbarnn faster); "
           "gru uses reset_after=True (torch's form)")
     header = _row([name for name, _ in _COLUMNS], "max_err" if args.check else None)
     print(header)
     print("-" * len(header), flush=True)
 
-    results, ratios = [], {"torch": [], "numpy": []}
-    for case in iter_cases(cells, dtypes, modes, shapes):
-        data = make_data(case)
-        err = None
-        if args.check:
-            errs = check_agreement(case, args.contenders, data)
-            err = f"{max(errs.values()):.1e}" if errs else "-"
-        res = time_case(case, args.contenders, rounds=rounds, pause=pause,
-                        min_sample=min_sample, numpy_max=args.numpy_max, data=data)
-        med = {c: (res[c].median if c in res else None) for c in CONTENDERS}
-        row_ratios = {c: _ratio(med[c], med["numbarnn"]) for c in ("torch", "numpy")}
-        for c, r in row_ratios.items():
+    records, all_ratios = [], {"torch": [], "numpy": []}
+    for case in iter_cases(opts["cells"], opts["dtypes"], opts["modes"], opts["shapes"]):
+        record, ratios = _run_row(case, opts, args)
+        records.append(record)
+        for c, r in ratios.items():
             if r is not None:
-                ratios[c].append(r)
-        print(_row([case.cell, case.dtype, case.mode, case.shape,
-                    ",".join(map(str, case.dims)),
-                    *(_timing_text(res.get(c)) for c in CONTENDERS),
-                    *(f"{r:.2f}x" if r is not None else "-" for r in row_ratios.values())],
-                   err), flush=True)
-        results.append({"group": case.group, "cell": case.cell, "dtype": case.dtype,
-                        "mode": case.mode, "shape": case.shape, "dims": list(case.dims),
-                        "max_rel_err": err,
-                        "ratios": row_ratios,
-                        "timings": {c: vars(t) for c, t in res.items()}})
+                all_ratios[c].append(r)
         if args.json:
             # Rewritten after every row so an interrupted run keeps what it has.
             with open(args.json, "w") as f:
-                json.dump({"machine": info, "settings": {"rounds": rounds, "pause": pause,
-                           "min_sample": min_sample}, "results": results}, f, indent=1)
+                json.dump({"machine": info, "settings": opts, "results": records}, f, indent=1)
 
-    for c, rs in ratios.items():
+    for c, rs in all_ratios.items():
         if rs:
             gmean = math.exp(sum(map(math.log, rs)) / len(rs))
             print(f"# geometric mean {c}/numbarnn over {len(rs)} rows: {gmean:.2f}x")

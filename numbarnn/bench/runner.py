@@ -3,8 +3,9 @@
 Why interleave and pause: BLAS/OpenMP worker threads of one library keep
 spinning for a while after a call and can slow the next library's call by
 up to 2x (PERF_NOTES.md). Each round therefore runs every contender once,
-with a short sleep before each, and the reported time is the median over
-rounds, so slow drift of the machine hits all contenders alike.
+with a short sleep and then one untimed call before its sample, and the
+reported time is the median over rounds, so slow drift of the machine hits
+all contenders alike.
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ from dataclasses import dataclass, field
 from .cases import CONTENDERS, Case, make_data
 from .contenders import Unavailable, make_callable, torch_or_none
 
-__all__ = ["NUMPY_MAX_S", "Timing", "machine_info", "set_threads", "time_case", "warm_up"]
+__all__ = [
+    "NUMPY_MAX_S", "Timing", "machine_info", "set_threads", "time_case", "wait_for_idle",
+    "warm_up",
+]
 
 _blas_limits = None  # threadpoolctl's limiter, when set_threads made one
 
@@ -79,7 +83,8 @@ def time_case(
     rounds : int, optional
         Samples per contender; the median is reported.
     pause : float, optional
-        Seconds of sleep before each contender's sample (see module notes).
+        Seconds of sleep before each contender's sample, which is preceded by
+        one untimed call (see module notes).
     min_sample : float, optional
         A sample repeats a fast call until it lasts about this long, so
         timer granularity and scheduler noise do not dominate.
@@ -119,8 +124,9 @@ def time_case(
             continue
         number = max(1, math.ceil(min_sample / max(once, 1e-9)))
         n_rounds = rounds
-        if once * number * rounds > budget:
-            n_rounds = max(min(3, rounds), int(budget / (once * number)))
+        per_round = once * (number + 1)  # the sample plus its untimed lead-in call
+        if per_round * rounds > budget:
+            n_rounds = max(min(3, rounds), int(budget / per_round))
         fns[name], plan[name] = fn, (number, n_rounds)
         out[name] = Timing(None, number=number)
 
@@ -130,6 +136,10 @@ def time_case(
             if r >= n_rounds:
                 continue
             time.sleep(pause)
+            # The first call after a pause wakes sleeping worker threads and
+            # ran up to 5x slower for torch (20% for numbarnn) on the 2-core
+            # VM; one untimed call makes every sample a back-to-back call.
+            fn()
             # As timeit does: a collection in the middle of a sample is noise.
             gc.disable()
             try:
@@ -146,8 +156,27 @@ def time_case(
     return out
 
 
+def numbarnn_threads() -> int:
+    """numbarnn's thread count: ``numbarnn.get_num_threads()``, else numba's.
+
+    Examples
+    --------
+    >>> from numbarnn.bench.runner import numbarnn_threads
+    >>> numbarnn_threads() >= 1
+    True
+    """
+    import numbarnn
+
+    get = getattr(numbarnn, "get_num_threads", None)
+    if get is None:
+        import numba
+
+        return numba.get_num_threads()
+    return get()
+
+
 def set_threads(n: int) -> list:
-    """Use ``n`` threads in numba, torch and (with threadpoolctl) BLAS.
+    """Use ``n`` threads in numbarnn, numba, torch and BLAS.
 
     Parameters
     ----------
@@ -160,13 +189,20 @@ def set_threads(n: int) -> list:
 
     Examples
     --------
-    >>> import numba
     >>> from numbarnn.bench import set_threads
-    >>> _ = set_threads(numba.get_num_threads())
+    >>> from numbarnn.bench.runner import numbarnn_threads
+    >>> set_threads(numbarnn_threads())
+    []
     """
+    global _blas_limits
     import numba
+    import numbarnn
+    import scipy.linalg.cython_blas  # noqa: F401 - load numbarnn's BLAS so the limit reaches it
+    import threadpoolctl
 
     warnings = []
+    if hasattr(numbarnn, "set_num_threads"):
+        numbarnn.set_num_threads(n)
     limit = numba.config.NUMBA_NUM_THREADS
     numba.set_num_threads(min(n, limit))
     if n > limit:
@@ -174,18 +210,8 @@ def set_threads(n: int) -> list:
     torch = torch_or_none()
     if torch is not None:
         torch.set_num_threads(n)
-    try:
-        threadpoolctl = importlib.import_module("threadpoolctl")
-    except ImportError:
-        if n != (os.cpu_count() or n):
-            warnings.append(
-                "BLAS thread count unchanged (threadpoolctl not installed); "
-                f"set OPENBLAS_NUM_THREADS={n} OMP_NUM_THREADS={n} before starting"
-            )
-    else:
-        global _blas_limits
-        # Kept alive on purpose: the limit lasts as long as the object.
-        _blas_limits = threadpoolctl.threadpool_limits(n, user_api="blas")
+    # Kept alive on purpose: the limit lasts as long as the object.
+    _blas_limits = threadpoolctl.threadpool_limits(n, user_api="blas")
     return warnings
 
 
@@ -238,6 +264,7 @@ def machine_info() -> dict:
         "numba": numba.__version__,
         "numpy": _version("numpy"),
         "torch": torch.__version__ if torch is not None else "not installed",
+        "numbarnn_threads": numbarnn_threads(),
         "numba_threads": numba.get_num_threads(),
         "torch_threads": torch.get_num_threads() if torch is not None else None,
     }
@@ -249,3 +276,56 @@ def machine_info() -> dict:
     if env:
         info["thread_env"] = env
     return info
+
+
+def _cpu_times():
+    with open("/proc/stat") as f:
+        fields = [int(v) for v in f.readline().split()[1:8]]
+    return sum(fields), fields[3] + fields[4]  # total, idle + iowait
+
+
+def wait_for_idle(max_wait: float, busy_max: float = 0.1, window: float = 1.0):
+    """Sleep until the CPUs stay nearly idle for ``window`` seconds.
+
+    On a shared machine another process's load makes OpenMP/BLAS threads
+    wait for a core, which distorts some contenders far more than others.
+    Measured from ``/proc/stat`` while this process sleeps, so it sees the
+    other processes (and any of our own worker threads still spinning).
+
+    Parameters
+    ----------
+    max_wait : float
+        Give up after this many seconds.
+    busy_max : float, optional
+        Largest busy fraction of all CPUs that counts as idle.
+    window : float, optional
+        Length of each measurement, seconds.
+
+    Returns
+    -------
+    waited : float
+        Seconds spent waiting.
+    idle : bool or None
+        Whether an idle window was found; None where ``/proc/stat`` does not
+        exist (not Linux), in which case nothing is waited for.
+
+    Examples
+    --------
+    >>> from numbarnn.bench import wait_for_idle
+    >>> waited, idle = wait_for_idle(0.0)
+    >>> waited >= 0.0
+    True
+    """
+    t_start = time.perf_counter()
+    if not os.path.exists("/proc/stat"):
+        return 0.0, None
+    while True:
+        total0, idle0 = _cpu_times()
+        time.sleep(window)
+        total1, idle1 = _cpu_times()
+        busy = 1.0 - (idle1 - idle0) / max(total1 - total0, 1)
+        waited = time.perf_counter() - t_start
+        if busy <= busy_max:
+            return waited, True
+        if waited >= max_wait:
+            return waited, False

@@ -7,6 +7,7 @@ from ..kernels.cpu import gru as _k
 from ..kernels.cpu.common import transposed_hidden_weights
 from .checks import (Cache, bias_grads, bias_or_zeros, check_weights, start_backward, state,
                      work_steps)
+from .schedule import backward_pass, forward_pass
 
 GRUResult = namedtuple("GRUResult", "y h_n cache")
 GRUGrads = namedtuple("GRUGrads", "dx dh0 dw_ih dw_hh db_ih db_hh")
@@ -68,9 +69,13 @@ def gru_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, *, reset_after=Fal
     gates = np.empty((Tc, B, 3 * H), dtype)
     aux = np.empty((Tc, B, H), dtype)
     if T and B:
-        _k.gru_forward(x, w_ih, w_hh, transposed_hidden_weights(w_hh, B),
-                       bias_or_zeros(b_ih, 3 * H, dtype), bias_or_zeros(b_hh, 3 * H, dtype), h0,
-                       reset_after, y, h_n, gates, aux, np.empty((B, 3 * H), dtype))
+        b_hh0 = bias_or_zeros(b_hh, 3 * H, dtype)
+        # reset-after keeps b_hh out of the input side: b_hn sits inside r ⊙ (·)
+        forward_pass(x, w_ih, w_hh, bias_or_zeros(b_ih, 3 * H, dtype), b_hh0, not reset_after,
+                     gates, _k.gru_forward, reset_after, w_hh,
+                     transposed_hidden_weights(w_hh, B), b_hh0, h0, y, aux,
+                     np.empty((B, 3 * H), dtype))
+        h_n[:] = y[T - 1]
     cache = None
     if training:
         cache = Cache("gru", x=x, w_ih=w_ih, w_hh=w_hh, h0=h0, y=y, gates=gates, aux=aux,
@@ -115,9 +120,12 @@ def gru_backward(cache, dy=None, dh_n=None):
     H = dh.shape[1]
     if T and B:
         dgates = np.empty_like(cache.gates)
-        dgh = np.empty_like(cache.gates) if cache.reset_after else dgates[:0]
-        _k.gru_backward(cache.x, cache.w_ih, cache.w_hh, cache.h0, cache.y, cache.reset_after,
-                        cache.gates, cache.aux, dy, dh, np.empty((B, H), dh.dtype),
-                        np.empty((B, H), dh.dtype), dgates, dgh, out["dx"], out["dw_ih"],
-                        out["dw_hh"], out["db_ih"], out["db_hh"])
+        dgh = np.empty_like(cache.gates) if cache.reset_after else dgates
+        scratch = np.empty((2, B, H), dh.dtype)
+        # reset-before: the candidate rows of w_hh multiply r ⊙ h_{t−1} (aux)
+        split = 3 * H if cache.reset_after else 2 * H
+        backward_pass(cache, _k.gru_backward,
+                      (cache.reset_after, cache.w_hh, cache.h0, cache.y, cache.gates, cache.aux,
+                       dy, dh, scratch[0], scratch[1], dgates, dgh),
+                      cache.aux, split, dgates, dgh, out)
     return GRUGrads(out["dx"], dh, out["dw_ih"], out["dw_hh"], *bias_grads(cache, out))

@@ -7,6 +7,7 @@ from ..kernels.cpu import lstm as _k
 from ..kernels.cpu.common import transposed_hidden_weights
 from .checks import (Cache, bias_grads, bias_or_zeros, check_weights, grad_input,
                      start_backward, state, work_steps)
+from .schedule import backward_pass, forward_pass
 
 LSTMResult = namedtuple("LSTMResult", "y h_n c_n cache")
 LSTMGrads = namedtuple("LSTMGrads", "dx dh0 dc0 dw_ih dw_hh db_ih db_hh")
@@ -74,9 +75,11 @@ def lstm_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None, *,
     gates = np.empty((Tc, B, 4 * H), dtype)
     cs = np.empty((Tc, B, H), dtype)
     if T and B:
-        _k.lstm_forward(x, w_ih, w_hh, transposed_hidden_weights(w_hh, B),
-                        bias_or_zeros(b_ih, 4 * H, dtype), bias_or_zeros(b_hh, 4 * H, dtype),
-                        h0, c0, y, h_n, c_n, gates, cs)
+        forward_pass(x, w_ih, w_hh, bias_or_zeros(b_ih, 4 * H, dtype),
+                     bias_or_zeros(b_hh, 4 * H, dtype), True, gates,
+                     _k.lstm_forward, w_hh, transposed_hidden_weights(w_hh, B), h0, c0, y, cs)
+        h_n[:] = y[T - 1]
+        c_n[:] = cs[(T - 1) % Tc]
     cache = None
     if training:
         cache = Cache("lstm", x=x, w_ih=w_ih, w_hh=w_hh, h0=h0, c0=c0, y=y, gates=gates,
@@ -120,10 +123,10 @@ def lstm_backward(cache, dy=None, dh_n=None, dc_n=None):
     """
     dy, dh, out = start_backward(cache, dy, dh_n, "lstm", "lstm_backward")
     dc = grad_input("dc_n", dc_n, dh.shape, dh.dtype).copy()
-    T, B = dy.shape[0], dy.shape[1]
+    T, B, H = dy.shape
     if T and B:
         dgates = np.empty_like(cache.gates)
-        _k.lstm_backward(cache.x, cache.w_ih, cache.w_hh, cache.h0, cache.c0, cache.y,
-                         cache.gates, cache.cs, dy, dh, dc, dgates, out["dx"], out["dw_ih"],
-                         out["dw_hh"], out["db_ih"], out["db_hh"])
+        backward_pass(cache, _k.lstm_backward,
+                      (cache.w_hh, cache.h0, cache.c0, cache.y, cache.gates, cache.cs, dy, dh, dc,
+                       dgates), cache.y, 4 * H, dgates, dgates, out)
     return LSTMGrads(out["dx"], dh, dc, out["dw_ih"], out["dw_hh"], *bias_grads(cache, out))

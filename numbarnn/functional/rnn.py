@@ -8,6 +8,7 @@ from ..kernels.cpu import rnn as _k
 from ..kernels.cpu.common import transposed_hidden_weights
 from .checks import (Cache, bias_grads, bias_or_zeros, check_weights, start_backward, state,
                      work_steps)
+from .schedule import backward_pass, forward_pass
 
 RNNResult = namedtuple("RNNResult", "y h_n cache")
 RNNGrads = namedtuple("RNNGrads", "dx dh0 dw_ih dw_hh db_ih db_hh")
@@ -65,9 +66,10 @@ def rnn_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, *, nonlinearity="t
     h_n = h0.copy()
     gates = np.empty((Tc, B, H), dtype)
     if T and B:
-        _k.rnn_forward(x, w_ih, w_hh, transposed_hidden_weights(w_hh, B),
-                       bias_or_zeros(b_ih, H, dtype), bias_or_zeros(b_hh, H, dtype), h0, act,
-                       y, h_n, gates)
+        forward_pass(x, w_ih, w_hh, bias_or_zeros(b_ih, H, dtype), bias_or_zeros(b_hh, H, dtype),
+                     True, gates, _k.rnn_forward, act, w_hh, transposed_hidden_weights(w_hh, B),
+                     h0, y)
+        h_n[:] = y[T - 1]
     cache = None
     if training:
         cache = Cache("rnn", x=x, w_ih=w_ih, w_hh=w_hh, h0=h0, y=y, act=act,
@@ -105,10 +107,9 @@ def rnn_backward(cache, dy=None, dh_n=None):
     [[2.0]]
     """
     dy, dh, out = start_backward(cache, dy, dh_n, "rnn", "rnn_backward")
-    T, B = dy.shape[0], dy.shape[1]
+    T, B, H = dy.shape
     if T and B:
         dgates = np.empty_like(cache.y)
-        _k.rnn_backward(cache.x, cache.w_ih, cache.w_hh, cache.h0, cache.y, cache.act, dy, dh,
-                        dgates, out["dx"], out["dw_ih"], out["dw_hh"], out["db_ih"],
-                        out["db_hh"])
+        backward_pass(cache, _k.rnn_backward, (cache.act, cache.w_hh, cache.y, dy, dh, dgates),
+                      cache.y, H, dgates, dgates, out)
     return RNNGrads(out["dx"], dh, out["dw_ih"], out["dw_hh"], *bias_grads(cache, out))

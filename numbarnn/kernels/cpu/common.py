@@ -1,6 +1,14 @@
 """Pieces every CPU cell kernel shares: the input projection, the
 per-step recurrent products, and the weight gradients over all steps.
 
+A pass over a sequence has three phases: the input projection of many steps
+(one GEMM), the time loop (``kernels/cpu/<cell>.py``, the only phase that is
+sequential in t), and, backward, the weight gradients (one GEMM each over all
+steps). Every phase takes a share of the work (``part`` of ``parts``, or a
+batch range ``b0:b1`` for the time loop) so that the functional layer can run
+the shares on several threads; batch rows are independent sequences, so the
+time loop needs no synchronisation between threads.
+
 Sizes are read from the arrays; all arrays are C-contiguous (the functional
 layer guarantees it). Gradients accumulate (``+=``), as in llm.c: the caller
 zeroes them, and a layer can sum over chunks of truncated BPTT for free.
@@ -29,28 +37,32 @@ def transposed_hidden_weights(w_hh, batch):
 
 
 @kernel
-def fill_bias(gates, b_ih, b_hh, n_rows, with_hh):
-    """Set every row of ``gates`` (first ``n_rows``) to b_ih (+ b_hh)."""
-    g = gates.reshape((-1, gates.shape[-1]))
-    cols = g.shape[1]
-    for r in range(n_rows):
-        row = g[r]
-        if with_hh:
-            for j in range(cols):
-                row[j] = b_ih[j] + b_hh[j]
-        else:
-            for j in range(cols):
-                row[j] = b_ih[j]
+def share(n, part, parts):
+    """The half-open range of ``n`` items that ``part`` of ``parts`` owns."""
+    return n * part // parts, n * (part + 1) // parts
 
 
 @kernel
-def input_projection(x, t0, n, w_ih, gates):
-    """gates[:n] += x[t0:t0+n] @ w_ihᵀ, one GEMM for n time steps."""
+def project_inputs(x, t0, n, w_ih, b_ih, b_hh, with_hh, gates, part, parts):
+    """gates[:n] = b_ih (+ b_hh) + x[t0:t0+n] @ w_ihᵀ, rows of this share.
+
+    The n·B rows of the chunk are split between shares; each is one GEMM.
+    """
     B, I = x.shape[1], x.shape[2]
     GH = w_ih.shape[0]
-    if I == 0:
-        return
-    gemm(False, True, n * B, GH, I, 1.0, x[t0], I, w_ih, I, 1.0, gates, GH)
+    r0, r1 = share(n * B, part, parts)
+    g = gates.reshape((-1, GH))
+    for r in range(r0, r1):
+        row = g[r]
+        if with_hh:
+            for j in range(GH):
+                row[j] = b_ih[j] + b_hh[j]
+        else:
+            for j in range(GH):
+                row[j] = b_ih[j]
+    if I > 0 and r1 > r0:
+        xr = x.reshape((-1, I))[t0 * B + r0:]
+        gemm(False, True, r1 - r0, GH, I, 1.0, xr, I, w_ih, I, 1.0, g[r0:], GH)
 
 
 @kernel
@@ -100,34 +112,47 @@ def matmul_grad(da, ld_da, w, rows, dh, beta):
 
 
 @kernel
-def column_sum(dg, db):
-    """db += Σ over all leading axes of dg (T, B, G·H)."""
-    g = dg.reshape((-1, dg.shape[-1]))
-    for r in range(g.shape[0]):
-        row = g[r]
-        for j in range(row.shape[0]):
-            db[j] += row[j]
+def weight_grads(x, w_ih, h0, y, aux, split, dg_x, dg_h, dx, dw_ih, dw_hh, db_ih, db_hh,
+                 part, parts):
+    """This share's part of dx, dw_ih, dw_hh and the bias gradients.
 
-
-@kernel
-def input_grads(x, w_ih, dg, dx, dw_ih):
-    """dx += dg @ w_ih and dw_ih += dgᵀ x over all T·B rows at once."""
+    ``dg_x`` (T, B, G·H) is the gradient of the input-side pre-activations,
+    ``dg_h`` that of the recurrent side (the same array except for the
+    reset-after GRU). Gate rows below ``split`` multiply h_{t−1} (h0, then
+    y); rows from ``split`` on multiply ``aux[t]`` (the reset-before GRU's
+    r ⊙ h_{t−1}). dx is split by its T·B rows, the weight and bias gradients
+    by gate rows, so shares never write the same element.
+    """
     T, B, I = x.shape[0], x.shape[1], x.shape[2]
-    GH = w_ih.shape[0]
-    if T * B == 0 or I == 0:
+    GH, H = dw_hh.shape[0], dw_hh.shape[1]
+    TB = T * B
+    gx = dg_x.reshape((-1, GH))
+    gh = dg_h.reshape((-1, GH))
+    r0, r1 = share(TB, part, parts)
+    if I > 0 and r1 > r0:
+        gemm(False, False, r1 - r0, I, GH, 1.0, gx[r0:], GH, w_ih, I, 1.0,
+             dx.reshape((-1, I))[r0:], I)
+    g0, g1 = share(GH, part, parts)
+    if g1 == g0:
         return
-    gemm(False, False, T * B, I, GH, 1.0, dg, GH, w_ih, I, 1.0, dx, I)
-    gemm(True, False, GH, I, T * B, 1.0, dg, GH, x, I, 1.0, dw_ih, I)
-
-
-@kernel
-def hidden_weight_grad(dg, ld_dg, rows, h0, hs, dw_hh):
-    """dw_hh[:rows] += Σ_t dg[t, :, :rows]ᵀ h_{t−1}, with h_{−1} = h0 and
-    h_t = hs[t]: two GEMMs, one for t = 0 and one for every later step."""
-    T, B, H = hs.shape[0], hs.shape[1], hs.shape[2]
-    if T == 0 or B == 0:
-        return
-    gemm(True, False, rows, H, B, 1.0, dg, ld_dg, h0, H, 1.0, dw_hh, H)
-    if T > 1:
-        gemm(True, False, rows, H, (T - 1) * B, 1.0, dg.reshape(-1)[B * ld_dg:], ld_dg,
-             hs, H, 1.0, dw_hh, H)
+    if I > 0:
+        gemm(True, False, g1 - g0, I, TB, 1.0, gx.reshape(-1)[g0:], GH, x, I, 1.0,
+             dw_ih[g0:], I)
+    for r in range(TB):
+        rx = gx[r]
+        rh = gh[r]
+        for j in range(g0, g1):
+            db_ih[j] += rx[j]
+            db_hh[j] += rh[j]
+    # rows multiplying h_{t−1}: t = 0 against h0, every later step against y
+    s1 = min(g1, split)
+    if s1 > g0:
+        ghs = gh.reshape(-1)[g0:]
+        gemm(True, False, s1 - g0, H, B, 1.0, ghs, GH, h0, H, 1.0, dw_hh[g0:], H)
+        if T > 1:
+            gemm(True, False, s1 - g0, H, (T - 1) * B, 1.0, ghs[B * GH:], GH, y, H, 1.0,
+                 dw_hh[g0:], H)
+    s0 = max(g0, split)
+    if g1 > s0:
+        gemm(True, False, g1 - s0, H, TB, 1.0, gh.reshape(-1)[s0:], GH, aux, H, 1.0,
+             dw_hh[s0:], H)

@@ -6,16 +6,16 @@ needs two products: h @ w_hh[:2H]ᵀ for r and z, then (r ⊙ h) @ w_hh[2H:]ᵀ.
 ``reset_after=True`` (cuDNN/PyTorch) needs one product, h @ w_hhᵀ + b_hh,
 whose candidate block ``ghn`` is kept for the backward pass.
 
-Buffers owned by the caller, (Tc, B, ·), indexed modulo Tc (every step when
+These are the time loops of a pass, over one share of the batch rows (the
+input projection and the weight gradients are in ``common.py``). Buffers
+owned by the caller, (Tc, B, ·), indexed modulo Tc (every step when
 training): ``gates`` (3H: pre-activations in, r, z, n out) and ``aux`` (H:
 r ⊙ h_{t−1} for reset-before, w_hn h_{t−1} + b_hn for reset-after).
 ``gh`` (B, 3H) is per-step scratch for reset-after.
 """
 from ..._jit import kernel
-from .blas import gemm
 from .cell import gru_update, gru_update_backward, sigmoid, sigmoid_grad, tanh
-from .common import (column_sum, fill_bias, hidden_weight_grad, input_grads,
-                     input_projection, matmul_acc, matmul_grad)
+from .common import matmul_acc, matmul_grad, share
 
 
 @kernel
@@ -55,34 +55,30 @@ def _after_row(g, gh, h_prev, ghn, h, H):
 
 
 @kernel
-def gru_forward(x, w_ih, w_hh, w_hhT, b_ih, b_hh, h0, reset_after, y, h_n, gates, aux, gh):
-    """Run the GRU over x (T, B, I), writing y (T, B, H) and h_n (B, H)."""
-    T, B = x.shape[0], x.shape[1]
+def gru_forward(gates, t0, n, reset_after, w_hh, w_hhT, b_hh, h0, y, aux, gh, part, parts):
+    """Steps t0 … t0+n−1 for this share of the batch rows, writing y and aux."""
+    b0, b1 = share(y.shape[1], part, parts)
     H = w_hh.shape[1]
     Tc = gates.shape[0]
-    for t0 in range(0, T, Tc):
-        n = min(Tc, T - t0)
-        # reset-after keeps b_hh out of the input side: b_hn sits inside r ⊙ (·).
-        fill_bias(gates, b_ih, b_hh, n * B, not reset_after)
-        input_projection(x, t0, n, w_ih, gates)
-        for t in range(t0, t0 + n):
-            h_prev = h0 if t == 0 else y[t - 1]
-            g = gates[t - t0]
-            a = aux[t % Tc]
-            if reset_after:
-                fill_bias(gh, b_hh, b_hh, B, False)
-                matmul_acc(h_prev, w_hh, w_hhT, gh, 3 * H, 3 * H)
-                for b in range(B):
-                    _after_row(g[b], gh[b], h_prev[b], a[b], y[t, b], H)
-            else:
-                matmul_acc(h_prev, w_hh, w_hhT, g, 3 * H, 2 * H)
-                for b in range(B):
-                    _rz_row(g[b], h_prev[b], a[b], H)
-                matmul_acc(a, w_hh[2 * H:], w_hhT[:, 2 * H:], g.reshape(-1)[2 * H:], 3 * H, H)
-                for b in range(B):
-                    _n_row(g[b], h_prev[b], y[t, b], H)
-    if T > 0:
-        h_n[:] = y[T - 1]
+    for t in range(t0, t0 + n):
+        h_prev = (h0 if t == 0 else y[t - 1])[b0:b1]
+        g = gates[t - t0][b0:b1]
+        a = aux[t % Tc][b0:b1]
+        h = y[t][b0:b1]
+        if reset_after:
+            ghs = gh[b0:b1]
+            for b in range(b1 - b0):
+                ghs[b, :] = b_hh
+            matmul_acc(h_prev, w_hh, w_hhT, ghs, 3 * H, 3 * H)
+            for b in range(b1 - b0):
+                _after_row(g[b], ghs[b], h_prev[b], a[b], h[b], H)
+        else:
+            matmul_acc(h_prev, w_hh, w_hhT, g, 3 * H, 2 * H)
+            for b in range(b1 - b0):
+                _rz_row(g[b], h_prev[b], a[b], H)
+            matmul_acc(a, w_hh[2 * H:], w_hhT[:, 2 * H:], g.reshape(-1)[2 * H:], 3 * H, H)
+            for b in range(b1 - b0):
+                _n_row(g[b], h_prev[b], h[b], H)
 
 
 @kernel
@@ -123,41 +119,33 @@ def _after_row_backward(g, ghn, h_prev, dh, dy, dg, dgh, dh_prev, H):
 
 
 @kernel
-def gru_backward(x, w_ih, w_hh, h0, y, reset_after, gates, aux, dy, dh, dh_prev, drh,
-                 dgates, dgh, dx, dw_ih, dw_hh, db_ih, db_hh):
-    """Backward through time; ``dh`` holds dh_n on entry and dh0 on return.
+def gru_backward(reset_after, w_hh, h0, y, gates, aux, dy, dh, dh_prev, drh,
+                 dgates, dgh, part, parts):
+    """The time loop of backpropagation for this share of the batch rows.
 
-    Scratch: ``dh_prev``, ``drh`` (B, H), ``dgates`` (T, B, 3H) and, for
-    reset-after, ``dgh`` (T, B, 3H), the gradient on the recurrent side.
-    dx and the parameter gradients accumulate.
+    ``dh`` (B, H) holds dh_n on entry and dh0 on return; ``dh_prev`` and
+    ``drh`` (B, H) are scratch. ``dgates`` (T, B, 3H) receives the gradient
+    of the input-side pre-activations and, for reset-after, ``dgh`` that of
+    the recurrent side, w_hh h + b_hh.
     """
-    T, B = x.shape[0], x.shape[1]
+    b0, b1 = share(y.shape[1], part, parts)
+    T = y.shape[0]
     H = w_hh.shape[1]
+    dhs, dps, drs = dh[b0:b1], dh_prev[b0:b1], drh[b0:b1]
     for t in range(T - 1, -1, -1):
-        h_prev = h0 if t == 0 else y[t - 1]
-        g = gates[t]
+        h_prev = (h0 if t == 0 else y[t - 1])[b0:b1]
+        g, a, d, dyt = gates[t][b0:b1], aux[t][b0:b1], dgates[t][b0:b1], dy[t][b0:b1]
         if reset_after:
-            for b in range(B):
-                _after_row_backward(g[b], aux[t, b], h_prev[b], dh[b], dy[t, b], dgates[t, b],
-                                    dgh[t, b], dh_prev[b], H)
-            matmul_grad(dgh[t], 3 * H, w_hh, 3 * H, dh_prev, 1.0)
+            dr = dgh[t][b0:b1]
+            for b in range(b1 - b0):
+                _after_row_backward(g[b], a[b], h_prev[b], dhs[b], dyt[b], d[b], dr[b],
+                                    dps[b], H)
+            matmul_grad(dr, 3 * H, w_hh, 3 * H, dps, 1.0)
         else:
-            for b in range(B):
-                _update_row_backward(g[b], h_prev[b], dh[b], dy[t, b], dgates[t, b],
-                                     dh_prev[b], H)
-            matmul_grad(dgates[t].reshape(-1)[2 * H:], 3 * H, w_hh[2 * H:], H, drh, 0.0)
-            for b in range(B):
-                _reset_row_backward(g[b], h_prev[b], drh[b], dgates[t, b], dh_prev[b], H)
-            matmul_grad(dgates[t], 3 * H, w_hh, 2 * H, dh_prev, 1.0)
-        dh[:] = dh_prev
-    input_grads(x, w_ih, dgates, dx, dw_ih)
-    column_sum(dgates, db_ih)
-    if reset_after:
-        hidden_weight_grad(dgh, 3 * H, 3 * H, h0, y, dw_hh)
-        column_sum(dgh, db_hh)
-    else:
-        hidden_weight_grad(dgates, 3 * H, 2 * H, h0, y, dw_hh)
-        # the candidate rows multiply r ⊙ h_{t−1}, kept in aux for every step
-        gemm(True, False, H, H, T * B, 1.0, dgates.reshape(-1)[2 * H:], 3 * H, aux, H,
-             1.0, dw_hh[2 * H:], H)
-        column_sum(dgates, db_hh)
+            for b in range(b1 - b0):
+                _update_row_backward(g[b], h_prev[b], dhs[b], dyt[b], d[b], dps[b], H)
+            matmul_grad(d.reshape(-1)[2 * H:], 3 * H, w_hh[2 * H:], H, drs, 0.0)
+            for b in range(b1 - b0):
+                _reset_row_backward(g[b], h_prev[b], drs[b], d[b], dps[b], H)
+            matmul_grad(d, 3 * H, w_hh, 2 * H, dps, 1.0)
+        dhs[:] = dps

@@ -1,0 +1,154 @@
+"""The public layer classes: :class:`RNN`, :class:`LSTM`, :class:`GRU`.
+
+Constructed like PyTorch's (same positional order, same parameter names and
+shapes), plus ``dtype``, ``seed`` and ``init``. The machinery is in
+:class:`numbarnn.nn.recurrent.RNNBase`.
+"""
+import numbers
+
+import numpy as np
+
+from ..functional import NONLINEARITIES
+from .recurrent import RNNBase
+
+_COMMON_DOC = """
+    Parameters
+    ----------
+    input_size : int
+        Features of the input, I.
+    hidden_size : int
+        Features of the hidden state, H.
+    num_layers : int, default 1
+        Stacked layers; layer l > 0 reads the D·H outputs of layer l − 1.
+    {extra}bias : bool, default True
+        Whether the layers have ``bias_ih``/``bias_hh``.
+    batch_first : bool, default False
+        x and y are (B, T, ·) instead of (T, B, ·). States stay (L·D, B, H).
+    dropout : float, default 0
+        Dropout probability on the outputs of every layer but the last,
+        in training mode only (inverted dropout: kept values are scaled by
+        1/(1 − p)). The mask of a forward pass is reused by its backward
+        pass; masks are drawn from ``dropout_rng``.
+    bidirectional : bool, default False
+        Add a reverse direction per layer (D = 2); outputs are concatenated
+        as [forward, reverse].
+    {tail}dtype : {{numpy.float64, numpy.float32}}, default float64
+        The dtype of the parameters, and of every input the layer accepts.
+    seed : int, numpy Generator or None
+        Seeds the initialisation and the dropout generator.
+    init : {{"pytorch", "keras"}} or callable, default "pytorch"
+        ``"pytorch"``: every parameter ~ U(±1/√H). ``"keras"``: Glorot input
+        weights, orthogonal recurrent blocks, zero biases (unit forget bias
+        for LSTM). A callable is called as ``init(layer, rng)``. See
+        :mod:`numbarnn.nn.init`.
+
+    Attributes
+    ----------
+    params, grads : dict of str to ndarray
+        ``weight_ih_l{{k}}`` (G·H, I or D·H), ``weight_hh_l{{k}}`` (G·H, H),
+        ``bias_ih_l{{k}}``, ``bias_hh_l{{k}}`` (G·H,), with ``_reverse`` for the
+        reverse direction, in PyTorch's order.
+    dropout_rng : numpy.random.Generator
+        Where dropout masks come from; replace it to fix the masks.
+"""
+
+
+class RNN(RNNBase):
+    __doc__ = """Elman RNN layer, h_t = φ(w_ih x_t + b_ih + w_hh h_{{t−1}} + b_hh).
+{doc}
+    Examples
+    --------
+    >>> import numpy as np, numbarnn
+    >>> rnn = numbarnn.RNN(3, 4, num_layers=2, nonlinearity="relu", seed=0)
+    >>> y, h_n = rnn.forward(np.ones((5, 2, 3)))
+    >>> y.shape, h_n.shape
+    ((5, 2, 4), (2, 2, 4))
+    """.format(doc=_COMMON_DOC.format(
+        extra="nonlinearity : {\"tanh\", \"relu\", \"sigmoid\"}, default \"tanh\"\n"
+              "        φ (PyTorch has no sigmoid RNN).\n    ",
+        tail=""))
+
+    kind = "rnn"
+    gate_count = 1
+
+    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
+                 batch_first=False, dropout=0.0, bidirectional=False, *, dtype=np.float64,
+                 seed=None, init="pytorch"):
+        if nonlinearity not in NONLINEARITIES:
+            raise ValueError(f"nonlinearity must be one of {sorted(NONLINEARITIES)}, "
+                             f"got {nonlinearity!r}")
+        self.nonlinearity = nonlinearity
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, dtype, seed, init,
+                         ({"nonlinearity": nonlinearity}, {}))
+
+    @property
+    def _options(self):
+        return {"nonlinearity": self.nonlinearity}
+
+
+class LSTM(RNNBase):
+    __doc__ = """Long short-term memory layer (gates i, f, g, o; DESIGN.md §1).
+{doc}
+    Examples
+    --------
+    >>> import numpy as np, numbarnn
+    >>> lstm = numbarnn.LSTM(3, 4, bidirectional=True, batch_first=True, seed=0)
+    >>> y, (h_n, c_n) = lstm.forward(np.ones((2, 5, 3)))
+    >>> y.shape, h_n.shape, c_n.shape
+    ((2, 5, 8), (2, 2, 4), (2, 2, 4))
+    """.format(doc=_COMMON_DOC.format(
+        extra="",
+        tail="proj_size : int, default 0\n        Only 0: projections "
+             "(PyTorch's ``weight_hr``) need kernel support that is not there yet.\n    "))
+
+    kind = "lstm"
+    gate_count = 4
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, proj_size=0, *, dtype=np.float64,
+                 seed=None, init="pytorch"):
+        if not isinstance(proj_size, numbers.Integral) or proj_size < 0:
+            raise ValueError(f"proj_size must be an integer >= 0, got {proj_size!r}")
+        if proj_size > 0:
+            raise NotImplementedError(
+                f"LSTM(proj_size={proj_size}): projected LSTMs (PyTorch's weight_hr_l*) are "
+                "not supported yet; the kernels have no projection step. Use proj_size=0.")
+        self.proj_size = 0
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, dtype, seed, init, ({}, {"proj_size": 0}))
+
+
+class GRU(RNNBase):
+    __doc__ = """Gated recurrent unit layer (gates r, z, n; DESIGN.md §1).
+
+    numbarnn's update is h_t = (1 − z) h_{{t−1}} + z n_t: its z is PyTorch's
+    and Keras's 1 − z. :func:`numbarnn.interop.from_torch` converts.
+{doc}
+    Examples
+    --------
+    >>> import numpy as np, numbarnn
+    >>> gru = numbarnn.GRU(3, 4, num_layers=3, reset_after=True, seed=0)
+    >>> y, h_n = gru.forward(np.ones((5, 2, 3)))
+    >>> y.shape, h_n.shape
+    ((5, 2, 4), (3, 2, 4))
+    """.format(doc=_COMMON_DOC.format(
+        extra="",
+        tail="reset_after : bool, default False\n        False: the reset gate "
+             "scales h before the candidate's recurrent product. True: the\n"
+             "        cuDNN/PyTorch form, r ⊙ (w_hn h + b_hn).\n    "))
+
+    kind = "gru"
+    gate_count = 3
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, reset_after=False, *, dtype=np.float64,
+                 seed=None, init="pytorch"):
+        self.reset_after = bool(reset_after)
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, dtype, seed, init,
+                         ({}, {"reset_after": self.reset_after}))
+
+    @property
+    def _options(self):
+        return {"reset_after": self.reset_after}

@@ -1,0 +1,368 @@
+"""Multi-layer, optionally bidirectional RNN, LSTM and GRU layers.
+
+Built on the functional API: one call per layer and direction (per time
+segment with ``lengths``, see :mod:`numbarnn.nn.sequence`). The reverse
+direction runs the functional forward on the time-reversed sequence (each
+sequence reversed within its own length), and its outputs are reversed back.
+"""
+import numbers
+import warnings
+
+import numpy as np
+
+from . import init as _init
+from .base import Module
+from .sequence import Plan, direction_backward, direction_forward, direction_gates
+
+
+def _positive_int(name, v, minimum=1):
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral) or v < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {v!r}")
+    return int(v)
+
+
+def _split_seed(seed):
+    """Two independent generators (initialisation, dropout) from one seed."""
+    if seed is not None and not isinstance(seed, (numbers.Integral, np.random.Generator)):
+        raise TypeError(f"seed must be None, an int or a numpy Generator, got {seed!r}")
+    init_rng, dropout_rng = np.random.default_rng(seed).spawn(2)
+    return init_rng, dropout_rng
+
+
+class _Tape:
+    """What a training forward pass keeps for ``backward``."""
+
+    def __init__(self, plan, records, masks, in_shapes, batch_first):
+        self.plan, self.records, self.masks = plan, records, masks
+        self.in_shapes, self.batch_first = in_shapes, batch_first
+
+
+class RNNBase(Module):
+    """The shared machinery of :class:`RNN`, :class:`LSTM` and :class:`GRU`.
+
+    Not used directly; see those classes for the arguments.
+
+    Examples
+    --------
+    >>> import numbarnn
+    >>> from numbarnn.nn import RNNBase
+    >>> isinstance(numbarnn.GRU(2, 3, seed=0), RNNBase)
+    True
+    """
+
+    kind = None      # "rnn", "lstm" or "gru": names the functional calls
+    gate_count = 1   # G: weights are (G·H, ·)
+
+    def __init__(self, input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                 bidirectional, dtype, seed, init, extra=({}, {})):
+        super().__init__(dtype)
+        self.input_size = _positive_int("input_size", input_size)
+        self.hidden_size = _positive_int("hidden_size", hidden_size)
+        self.num_layers = _positive_int("num_layers", num_layers)
+        self.bias, self.batch_first = bool(bias), bool(batch_first)
+        self.bidirectional = bool(bidirectional)
+        if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) \
+                or not 0 <= dropout <= 1:
+            raise ValueError(f"dropout must be a number in [0, 1], got {dropout!r}")
+        self.dropout = float(dropout)
+        if self.dropout > 0 and self.num_layers == 1:
+            warnings.warn("dropout acts between recurrent layers only (not after the last), "
+                          f"so dropout={self.dropout} has no effect with num_layers=1",
+                          UserWarning, stacklevel=3)
+        head, tail = extra
+        self._config = dict(input_size=self.input_size, hidden_size=self.hidden_size,
+                            num_layers=self.num_layers, **head, bias=self.bias,
+                            batch_first=self.batch_first, dropout=self.dropout,
+                            bidirectional=self.bidirectional, **tail, dtype=self.dtype.name,
+                            seed=int(seed) if isinstance(seed, numbers.Integral) else None,
+                            init=init if isinstance(init, str) else None)
+        init_rng, self.dropout_rng = _split_seed(seed)
+        G, H, D = self.gate_count, self.hidden_size, self.num_directions
+        for layer in range(self.num_layers):
+            width = self.input_size if layer == 0 else D * H
+            for d in range(D):
+                s = self._suffix(layer, d)
+                self._add_param("weight_ih" + s, (G * H, width))
+                self._add_param("weight_hh" + s, (G * H, H))
+                if self.bias:
+                    self._add_param("bias_ih" + s, (G * H,))
+                    self._add_param("bias_hh" + s, (G * H,))
+        _init.apply(self, "pytorch" if init is None else init, init_rng)
+        self._tape = None
+
+    @property
+    def num_directions(self):
+        """2 when bidirectional, else 1."""
+        return 2 if self.bidirectional else 1
+
+    @property
+    def _options(self):
+        return {}
+
+    @staticmethod
+    def _suffix(layer, direction):
+        return f"_l{layer}" + ("_reverse" if direction else "")
+
+    def _weights(self, layer, direction):
+        s = self._suffix(layer, direction)
+        p = self.params
+        return (p["weight_ih" + s], p["weight_hh" + s], p.get("bias_ih" + s),
+                p.get("bias_hh" + s))
+
+    # -- argument checks ----------------------------------------------------
+    def _check_array(self, name, a, shape):
+        a = np.asarray(a)
+        if a.dtype != self.dtype:
+            raise TypeError(f"{name} has dtype {a.dtype} but the layer is {self.dtype}: "
+                            "convert it (numbarnn never casts silently) or build the layer "
+                            "with another dtype")
+        want = "(" + ", ".join(str(s) if s is not None else "?" for s in shape) + ")"
+        if a.ndim != len(shape) or any(s is not None and s != n for s, n in zip(shape, a.shape)):
+            raise ValueError(f"{name} must have shape {want}, got {a.shape}")
+        return a
+
+    def _check_lengths(self, lengths, T, B):
+        if lengths is None:
+            return None
+        arr = np.asarray(lengths)
+        if arr.dtype.kind not in "iu":
+            raise TypeError(f"lengths must be integers, got dtype {arr.dtype}")
+        if arr.shape != (B,):
+            raise ValueError(f"lengths must have shape (B,) = ({B},), got {arr.shape}")
+        if B and (arr.min() < 0 or arr.max() > T):
+            raise ValueError(f"lengths must lie in [0, T] = [0, {T}], got min {arr.min()} "
+                             f"and max {arr.max()}")
+        return arr.astype(np.int64)
+
+    def _check_state(self, name, state, B, plan, allow_none_parts=False):
+        """A list over (layer, direction) of state tuples (B, H), sorted copies."""
+        n, H = self.num_layers * self.num_directions, self.hidden_size
+        parts = ("h", "c") if self.kind == "lstm" else ("h",)
+        if state is None:
+            state = (None,) * len(parts)
+        elif self.kind == "lstm":
+            if not isinstance(state, (tuple, list)) or len(state) != 2:
+                raise TypeError(f"{name} of an LSTM must be a pair (h, c), got "
+                                f"{type(state).__name__}")
+        else:
+            state = (state,)
+        arrays = []
+        for part, s in zip(parts, state):
+            if s is None:
+                arrays.append(np.zeros((n, B, H), self.dtype))
+            else:
+                a = self._check_array(f"{name} ({part})", s, (n, B, H))
+                arrays.append(plan.sort(a).copy() if plan.ragged else a.copy())
+        return [tuple(a[i] for a in arrays) for i in range(n)]
+
+    def _pack_state(self, per_direction, plan):
+        stacked = [plan.unsort(np.stack([s[j] for s in per_direction]))
+                   for j in range(len(per_direction[0]))]
+        return tuple(stacked) if self.kind == "lstm" else stacked[0]
+
+    def _dropout_mask(self, shape, plan):
+        keep = self.dropout_rng.random(shape) >= self.dropout
+        scale = 0.0 if self.dropout >= 1 else 1.0 / (1.0 - self.dropout)
+        return plan.sort((keep * scale).astype(self.dtype))
+
+    # -- forward and backward ----------------------------------------------
+    def forward(self, x, state=None, *, lengths=None, return_gates=False, keep_cache=None):
+        """Run the layer over a batch of sequences.
+
+        Parameters
+        ----------
+        x : ndarray, shape (T, B, I), or (B, T, I) with ``batch_first``
+            In the layer's dtype.
+        state : ndarray (L·D, B, H) or, for LSTM, a pair (h_0, c_0), optional
+            Initial states, PyTorch's layout (row ``l·D + d`` for layer l,
+            direction d); None means zeros.
+        lengths : array_like of int, shape (B,), optional
+            Valid steps of each sequence (0 ≤ length ≤ T). Outputs past a
+            sequence's length are zero, its final state is the one at its
+            last valid step (the reverse direction starts there), and
+            gradients equal those of running it alone.
+        return_gates : bool, default False
+            Also return every activation per step (see Returns).
+        keep_cache : bool, optional
+            Keep what :meth:`backward` needs. Default: in training mode yes,
+            after :meth:`eval` no (inference then uses memory that does not
+            grow with T); pass True to backpropagate in eval mode.
+
+        Returns
+        -------
+        y : ndarray, shape (T, B, D·H) (or (B, T, D·H))
+        state : ndarray (L·D, B, H), or a pair (h_n, c_n) for LSTM
+        gates : dict, only with ``return_gates``
+            ``gates["l0"]``, ``gates["l0_reverse"]``, … each a dict of arrays
+            (T, B, H) laid out like ``y``: LSTM ``i, f, g, o`` and cell
+            states ``c``; GRU ``r, z, n`` (numbarnn's z: PyTorch's is 1 − z);
+            RNN ``h``. Zero past each sequence's length.
+
+        Examples
+        --------
+        >>> import numpy as np, numbarnn
+        >>> lstm = numbarnn.LSTM(3, 5, num_layers=2, bidirectional=True, seed=0)
+        >>> x = np.random.default_rng(0).standard_normal((7, 4, 3))
+        >>> y, (h_n, c_n) = lstm.forward(x, lengths=[7, 5, 7, 2])
+        >>> y.shape, h_n.shape, bool((y[5:, 1] == 0).all())
+        ((7, 4, 10), (4, 4, 5), True)
+        """
+        x = self._check_array("x", x, (None, None, self.input_size))
+        xt = x.transpose(1, 0, 2) if self.batch_first else x
+        T, B = xt.shape[:2]
+        plan = Plan(T, B, self._check_lengths(lengths, T, B))
+        state0 = self._check_state("state", state, B, plan)
+        keep = self.training if keep_cache is None else bool(keep_cache)
+        training = keep or bool(return_gates)
+        D, H = self.num_directions, self.hidden_size
+        inp = plan.sort(xt)
+        records, masks, finals, in_shapes, gates = [], [], [], [], {}
+        for layer in range(self.num_layers):
+            in_shapes.append(inp.shape)
+            outs = []
+            for d in range(D):
+                xin = plan.reverse(inp) if d else inp
+                y_d, s_d, caches = direction_forward(
+                    self.kind, self._options, xin, self._weights(layer, d),
+                    state0[layer * D + d], plan, training)
+                outs.append(plan.reverse(y_d) if d else y_d)
+                finals.append(s_d)
+                records.append(caches)
+                if return_gates:
+                    g = direction_gates(self.kind, caches, plan, H, self.dtype)
+                    gates[self._suffix(layer, d)[1:]] = {
+                        k: self._layout(plan.reverse(v) if d else v, plan) for k, v in g.items()}
+            out = outs[0] if D == 1 else np.concatenate(outs, axis=2)
+            if self.training and self.dropout > 0 and layer < self.num_layers - 1:
+                mask = self._dropout_mask((T, B, D * H), plan)
+                out = out * mask
+                masks.append(mask)
+            inp = out
+        self._tape = _Tape(plan, records, masks, in_shapes, self.batch_first) if keep else None
+        result = (self._layout(inp, plan), self._pack_state(finals, plan))
+        return result + (gates,) if return_gates else result
+
+    def _layout(self, a, plan):
+        """Sorted time-major ``a`` in the caller's batch order and layout."""
+        a = plan.unsort(a)
+        return np.ascontiguousarray(a.transpose(1, 0, 2)) if self.batch_first else a
+
+    __call__ = forward
+
+    def backward(self, dy, dstate=None, *, return_dstate=False, retain_cache=False):
+        """Backpropagate through the last forward pass; accumulate into ``grads``.
+
+        Parameters
+        ----------
+        dy : ndarray, shape of y, or None
+            Gradient of the loss with respect to y (None: zeros). Entries
+            past a sequence's length are ignored.
+        dstate : like ``state``, optional
+            Gradient with respect to the final state (None: zeros; for LSTM
+            a pair whose entries may be None).
+        return_dstate : bool, default False
+            Also return the gradient with respect to the initial state
+            (what truncated BPTT carries into the previous chunk).
+        retain_cache : bool, default False
+            Keep the forward pass's cache for another backward pass; by
+            default it is freed, as PyTorch frees its graph.
+
+        Returns
+        -------
+        dx : ndarray, shape of x
+        dstate0 : like ``state``, only with ``return_dstate``
+
+        Raises
+        ------
+        RuntimeError
+            No forward pass kept a cache (eval mode without ``keep_cache``,
+            or the cache was freed by an earlier backward).
+
+        Examples
+        --------
+        >>> import numpy as np, numbarnn
+        >>> gru = numbarnn.GRU(3, 4, seed=0)
+        >>> x = np.ones((5, 2, 3))
+        >>> y, h_n = gru.forward(x)
+        >>> dx = gru.backward(np.ones_like(y))
+        >>> dx.shape, gru.grads["weight_hh_l0"].shape
+        ((5, 2, 3), (12, 4))
+        """
+        tape = self._tape
+        if tape is None:
+            raise RuntimeError("backward needs a forward pass that kept its cache: call "
+                               "forward in training mode (or with keep_cache=True) first; "
+                               "a backward pass frees the cache unless retain_cache=True")
+        plan, D, H = tape.plan, self.num_directions, self.hidden_size
+        y_shape = (plan.T, plan.B, D * H)
+        if dy is None:
+            g = np.zeros(y_shape, self.dtype)
+        else:
+            want = (plan.B, plan.T, D * H) if tape.batch_first else y_shape
+            dy = self._check_array("dy", dy, want)
+            g = plan.sort(dy.transpose(1, 0, 2) if tape.batch_first else dy)
+        dstate = self._check_state("dstate", dstate, plan.B, plan)
+        dstate0 = [None] * len(dstate)
+        for layer in reversed(range(self.num_layers)):
+            dx = None
+            for d in range(D):
+                i = layer * D + d
+                dy_d = g[:, :, d * H:(d + 1) * H]
+                dx_d, dstate0[i], dw = direction_backward(
+                    self.kind, tape.records[i], plan.reverse(dy_d) if d else dy_d,
+                    dstate[i], plan, tape.in_shapes[layer])
+                dx_d = plan.reverse(dx_d) if d else dx_d
+                dx = dx_d if dx is None else dx + dx_d
+                if dw is not None:
+                    s = self._suffix(layer, d)
+                    for name, gw in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh"), dw):
+                        if gw is not None:
+                            self.grads[name + s] += gw
+            # the input of this layer was the previous layer's output × mask
+            g = dx * tape.masks[layer - 1] if layer > 0 and tape.masks else dx
+        if not retain_cache:
+            self._tape = None
+        dx = plan.unsort(g)
+        dx = np.ascontiguousarray(dx.transpose(1, 0, 2)) if tape.batch_first else dx
+        return (dx, self._pack_state(dstate0, plan)) if return_dstate else dx
+
+    def step(self, x_t, state=None):
+        """Advance one time step: the streaming form of :meth:`forward`.
+
+        Feeding the returned state back in, step by step (or chunk by
+        chunk with :meth:`forward`), gives the same outputs as one call
+        over the whole sequence. In training mode the step's cache is kept,
+        as for any forward pass.
+
+        Parameters
+        ----------
+        x_t : ndarray, shape (B, I)
+        state : like ``forward``'s, optional
+
+        Returns
+        -------
+        y_t : ndarray, shape (B, H)
+        state : the new state
+
+        Raises
+        ------
+        ValueError
+            For a bidirectional layer (its reverse direction reads the future).
+
+        Examples
+        --------
+        >>> import numpy as np, numbarnn
+        >>> lstm = numbarnn.LSTM(2, 3, num_layers=2, seed=0).eval()
+        >>> x = np.random.default_rng(0).standard_normal((6, 1, 2))
+        >>> state = None
+        >>> for t in range(6):
+        ...     y_t, state = lstm.step(x[t], state)
+        >>> bool(np.allclose(y_t, lstm.forward(x)[0][-1]))
+        True
+        """
+        if self.bidirectional:
+            raise ValueError("step needs a unidirectional layer: the reverse direction "
+                             "of a bidirectional layer reads the future")
+        x_t = self._check_array("x_t", x_t, (None, self.input_size))
+        y, state = self.forward(x_t[:, None] if self.batch_first else x_t[None], state)
+        return (y[:, 0] if self.batch_first else y[0]), state

@@ -12,8 +12,18 @@ FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 CHUNK_ELEMENTS = 1 << 18
 
 
-def _is_device_array(a):
-    return hasattr(a, "__cuda_array_interface__")
+def is_device_array(a):
+    """True for a GPU array: ``__cuda_array_interface__`` (numba, CuPy, PyTorch
+    CUDA tensors) or the CUDA simulator's arrays, which lack it."""
+    if type(a).__module__.startswith("numba.cuda.simulator"):
+        return True
+    try:
+        getattr(a, "__cuda_array_interface__")
+    except AttributeError:
+        return False
+    except Exception:  # e.g. a CUDA tensor that requires grad refuses to export
+        return True
+    return True
 
 
 def as_array(name, a, shape, dtype, check_finite):
@@ -23,9 +33,10 @@ def as_array(name, a, shape, dtype, check_finite):
     or float64. Never modifies ``a``; copies only when it is not already a
     C-contiguous array of the right dtype.
     """
-    if _is_device_array(a):
-        raise TypeError(f"{name} is a GPU array ({type(a).__name__}); this build of the "
-                        "functional API runs on the CPU only: pass numpy arrays")
+    if is_device_array(a):
+        # all-device calls were routed to functional/device.py before this
+        raise TypeError(f"{name} is a GPU array ({type(a).__name__}) but the other "
+                        "arguments are host arrays: pass all arrays on the same side")
     arr = np.asarray(a)
     if arr.dtype not in FLOAT_DTYPES:
         raise TypeError(f"{name} must be a float32 or float64 array, got dtype {arr.dtype}")

@@ -5,6 +5,7 @@ import numpy as np
 
 from ..kernels.cpu import gru as _k
 from ..kernels.cpu.common import transposed_hidden_weights
+from . import device
 from .checks import (Cache, bias_grads, bias_or_zeros, check_weights, start_backward, state,
                      work_steps)
 from .schedule import backward_pass, forward_pass
@@ -58,6 +59,9 @@ def gru_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, *, reset_after=Fal
     >>> y.dtype, y.shape
     (dtype('float32'), (4, 2, 3))
     """
+    if device.on_device(x=x, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh, h0=h0):
+        return GRUResult(*device.gru_forward(x, w_ih, w_hh, b_ih, b_hh, h0, bool(reset_after),
+                                             training, check_finite))
     x, w_ih, w_hh, b_ih, b_hh, (T, B, I, H) = check_weights(
         x, w_ih, w_hh, b_ih, b_hh, 3, "GRU", check_finite)
     dtype = x.dtype
@@ -115,6 +119,8 @@ def gru_backward(cache, dy=None, dh_n=None):
     >>> g.dx.shape, g.dh0.shape, g.db_ih is None
     ((4, 2, 3), (2, 2), True)
     """
+    if device.is_device_cache(cache):
+        return GRUGrads(*device.gru_backward(cache, dy, dh_n))
     dy, dh, out = start_backward(cache, dy, dh_n, "gru", "gru_backward")
     T, B = dy.shape[0], dy.shape[1]
     H = dh.shape[1]

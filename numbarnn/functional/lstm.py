@@ -5,6 +5,7 @@ import numpy as np
 
 from ..kernels.cpu import lstm as _k
 from ..kernels.cpu.common import transposed_hidden_weights
+from . import device
 from .checks import (Cache, bias_grads, bias_or_zeros, check_weights, grad_input,
                      start_backward, state, work_steps)
 from .schedule import backward_pass, forward_pass
@@ -64,6 +65,9 @@ def lstm_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None, *,
     >>> y.shape, bool(np.array_equal(y[-1], h_n)), cache is None
     ((5, 2, 4), True, True)
     """
+    if device.on_device(x=x, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh, h0=h0, c0=c0):
+        return LSTMResult(*device.lstm_forward(x, w_ih, w_hh, b_ih, b_hh, h0, c0, training,
+                                               check_finite))
     x, w_ih, w_hh, b_ih, b_hh, (T, B, I, H) = check_weights(
         x, w_ih, w_hh, b_ih, b_hh, 4, "LSTM", check_finite)
     dtype = x.dtype
@@ -121,6 +125,8 @@ def lstm_backward(cache, dy=None, dh_n=None, dc_n=None):
     >>> g.dx.shape, g.dw_hh.shape, g.db_ih.shape
     ((5, 2, 3), (16, 4), (16,))
     """
+    if device.is_device_cache(cache):
+        return LSTMGrads(*device.lstm_backward(cache, dy, dh_n, dc_n))
     dy, dh, out = start_backward(cache, dy, dh_n, "lstm", "lstm_backward")
     dc = grad_input("dc_n", dc_n, dh.shape, dh.dtype).copy()
     T, B, H = dy.shape

@@ -6,6 +6,7 @@ import numpy as np
 from ..kernels import cellmath
 from ..kernels.cpu import rnn as _k
 from ..kernels.cpu.common import transposed_hidden_weights
+from . import device
 from .checks import (Cache, bias_grads, bias_or_zeros, check_weights, start_backward, state,
                      work_steps)
 from .schedule import backward_pass, forward_pass
@@ -57,6 +58,9 @@ def rnn_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, *, nonlinearity="t
         raise ValueError(f"nonlinearity must be one of {sorted(NONLINEARITIES)}, "
                          f"got {nonlinearity!r}")
     act = NONLINEARITIES[nonlinearity]
+    if device.on_device(x=x, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh, h0=h0):
+        return RNNResult(*device.rnn_forward(x, w_ih, w_hh, b_ih, b_hh, h0, act, training,
+                                             check_finite))
     x, w_ih, w_hh, b_ih, b_hh, (T, B, I, H) = check_weights(
         x, w_ih, w_hh, b_ih, b_hh, 1, "RNN", check_finite)
     dtype = x.dtype
@@ -106,6 +110,8 @@ def rnn_backward(cache, dy=None, dh_n=None):
     >>> rnn_backward(cache, dy=np.ones_like(y)).dw_ih.tolist()
     [[2.0]]
     """
+    if device.is_device_cache(cache):
+        return RNNGrads(*device.rnn_backward(cache, dy, dh_n))
     dy, dh, out = start_backward(cache, dy, dh_n, "rnn", "rnn_backward")
     T, B, H = dy.shape
     if T and B:

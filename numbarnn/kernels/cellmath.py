@@ -2,7 +2,8 @@
 
 These are plain Python functions on scalars. They are not called from here:
 ``kernels/cpu/cell.py`` compiles them for the CPU and ``kernels/cuda/cell.py``
-for the GPU, each binding the two target primitives this module leaves open:
+for the GPU, both through :func:`compile_cell_math`, each binding the two
+target primitives this module leaves open:
 
 ``exp_(a)``
     the exponential; on the CPU a branch-free, vectorisable one that clamps
@@ -18,6 +19,7 @@ re-evaluates an exponential.
 Activation codes for the Elman RNN: 0 tanh, 1 relu, 2 sigmoid.
 """
 import math
+import types as pytypes
 
 TANH, RELU, SIGMOID = 0, 1, 2
 
@@ -103,3 +105,22 @@ def gru_update_backward(z, n, h_prev, dh):
 
 def sigmoid_grad(s):
     return s * (typed(s, 1.0) - s)
+
+
+def compile_cell_math(jit, primitives):
+    """Compile every function of this module with ``jit`` over ``primitives``.
+
+    Returns a dict of the compiled functions; calls between them resolve
+    inside one namespace, never to the uncompiled originals.
+    """
+    namespace = dict(globals())
+    namespace.update(primitives)
+    compiled = {}
+    for name, obj in list(globals().items()):
+        if (isinstance(obj, pytypes.FunctionType) and obj.__module__ == __name__
+                and name not in primitives and obj is not compile_cell_math):
+            fn = pytypes.FunctionType(obj.__code__, namespace, name, obj.__defaults__)
+            fn.__qualname__ = obj.__qualname__
+            compiled[name] = jit(fn)
+    namespace.update(compiled)
+    return compiled

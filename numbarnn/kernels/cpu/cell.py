@@ -10,7 +10,6 @@ The CPU primitives: a branch-free exponential (numba has no SVML here, so
 and ``typed`` (a constant in the argument's float type).
 """
 import math
-import types as pytypes
 
 import numba
 import numpy as np
@@ -19,6 +18,7 @@ from numba import types
 from numba.extending import intrinsic, overload
 
 from .. import cellmath
+from ..cellmath import compile_cell_math
 from ..._jit import FASTMATH
 
 
@@ -94,25 +94,6 @@ def _ov_typed(like, v):
         return target(v)
 
     return impl
-
-
-def compile_cell_math(jit, primitives):
-    """Compile every function of :mod:`cellmath` with ``jit`` over ``primitives``.
-
-    Returns a dict of the compiled functions; calls between them resolve
-    inside one namespace, never to the uncompiled originals.
-    """
-    namespace = dict(vars(cellmath))
-    namespace.update(primitives)
-    compiled = {}
-    for name, obj in vars(cellmath).items():
-        if (isinstance(obj, pytypes.FunctionType) and obj.__module__ == cellmath.__name__
-                and name not in primitives):
-            fn = pytypes.FunctionType(obj.__code__, namespace, name, obj.__defaults__)
-            fn.__qualname__ = obj.__qualname__
-            compiled[name] = jit(fn)
-    namespace.update(compiled)
-    return compiled
 
 
 _compiled = compile_cell_math(

@@ -1,0 +1,384 @@
+"""The GPU side of the functional API: validation, allocation and launches.
+
+``rnn_forward`` and the other public functions route here when they are
+handed device arrays (anything with ``__cuda_array_interface__``: numba
+device arrays, CuPy arrays, PyTorch CUDA tensors; under
+``NUMBA_ENABLE_CUDASIM=1`` also the simulator's arrays, which lack it). The
+arrays are used where they are, never copied to the host, and every result
+is a numba device array. The checks are the CPU's (``checks.py``), with the
+same messages; finiteness is checked on the device, by one small kernel per
+argument and a single flag copy back to the host (``check_finite=False``
+skips it and the synchronisation it costs).
+
+Each pass is: the input projection as one tiled GEMM over every step, the
+cell's time loop as one kernel launch for the whole sequence, and, backward,
+dx and the weight gradients as one GEMM each plus column sums for the
+biases. Unlike the CPU's inference path, the gate buffer always holds every
+step (T·B·G·H elements). All work is queued on the default stream; results
+are ready once it has run (``numba.cuda.synchronize()``, or any copy to the
+host).
+
+``numba.cuda`` is imported on the first device call only, so
+``import numbarnn`` never needs CUDA.
+"""
+import functools
+
+import numpy as np
+
+from .checks import FLOAT_DTYPES, Cache, check_cache, is_device_array
+
+
+class DeviceCache(Cache):
+    """What a training forward pass on the GPU keeps (device arrays); opaque."""
+
+
+def on_device(**arrays):
+    """True when the arguments are device arrays, False when host arrays.
+
+    None arguments are ignored. Raises TypeError when some are on the GPU
+    and some on the host: numbarnn never copies between them behind your
+    back.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numbarnn.functional.device import on_device
+    >>> on_device(x=np.zeros((2, 1, 1)), h0=None)
+    False
+    """
+    dev = [n for n, a in arrays.items() if a is not None and is_device_array(a)]
+    if not dev:
+        return False
+    host = [n for n, a in arrays.items() if a is not None and n not in dev]
+    if host:
+        raise TypeError(f"{', '.join(dev)} on the GPU but {', '.join(host)} on the host: "
+                        "pass all arrays on the same side (numba.cuda.to_device / "
+                        ".copy_to_host convert)")
+    return True
+
+
+@functools.lru_cache(maxsize=None)
+def cuda_modules():
+    """numba.cuda and numbarnn's CUDA kernels; a clear error without a GPU."""
+    try:
+        from numba import cuda
+    except ImportError as exc:  # pragma: no cover - numba always ships a CUDA target
+        raise RuntimeError("numbarnn's GPU path needs numba's CUDA target: "
+                           "pip install 'numbarnn[cuda]'") from exc
+    if not cuda.is_available():
+        raise RuntimeError("no CUDA GPU is available (numba.cuda.is_available() is False): "
+                           "install an NVIDIA driver and numba-cuda, or set "
+                           "NUMBA_ENABLE_CUDASIM=1 to run the kernels in numba's simulator")
+    from ..kernels.cuda import common, gru, lstm, rnn
+
+    return cuda, common, {"rnn": rnn, "lstm": lstm, "gru": gru}
+
+
+def to_device(a):
+    """Copy a host array to the GPU (a numba device array).
+
+    Raises RuntimeError when there is no GPU (and no simulator).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numbarnn.functional.device import to_device
+    >>> d = to_device(np.ones((3, 2)))  # doctest: +SKIP
+    >>> d.copy_to_host().sum()  # doctest: +SKIP
+    6.0
+    """
+    cuda = cuda_modules()[0]
+    return cuda.to_device(np.ascontiguousarray(a))
+
+
+# -- validation ---------------------------------------------------------------
+
+class _Inputs:
+    """Validates device arguments like ``checks.as_array``; finiteness last."""
+
+    def __init__(self, check_finite):
+        self.cuda, self.k, _ = cuda_modules()
+        self.check_finite = check_finite
+        self.to_check = []
+
+    def array(self, name, a, shape, dtype, check_finite=None):
+        cuda = self.cuda
+        if not hasattr(a, "is_c_contiguous"):  # CuPy, torch, ...: a zero-copy view
+            a = cuda.as_cuda_array(a)
+        adt = np.dtype(a.dtype)
+        if adt not in FLOAT_DTYPES:
+            raise TypeError(f"{name} must be a float32 or float64 array, got dtype {adt}")
+        if dtype is not None and adt != dtype:
+            raise TypeError(f"{name} has dtype {adt} but x has dtype {dtype}: numbarnn "
+                            "never casts silently; convert one of them")
+        want = "(" + ", ".join("?" if s is None else str(s) for s in shape) + ")"
+        if a.ndim != len(shape):
+            raise ValueError(f"{name} must be {len(shape)}-D with shape {want}, "
+                             f"got {a.ndim}-D with shape {tuple(a.shape)}")
+        if any(s is not None and s != n for s, n in zip(shape, a.shape)):
+            raise ValueError(f"{name} must have shape {want}, got {tuple(a.shape)}")
+        if not a.is_c_contiguous():
+            out = cuda.device_array(a.shape, adt)
+            self.k.launch_1d(self.k.COPY[a.ndim], out.size, a, out)
+            a = out
+        if (self.check_finite if check_finite is None else check_finite) and a.size:
+            self.to_check.append((name, a))
+        return a
+
+    def weights(self, x, w_ih, w_hh, b_ih, b_hh, gate_count, cell):
+        if x is None:
+            raise TypeError("x is required")
+        x = self.array("x", x, (None, None, None), None)
+        dtype = np.dtype(x.dtype)
+        T, B, I = x.shape
+        w_hh = self.array("w_hh", w_hh, (None, None), dtype)
+        rows, H = w_hh.shape
+        if H == 0 or rows != gate_count * H:
+            raise ValueError(f"w_hh must have shape ({gate_count}*H, H) for the {cell} "
+                             f"({gate_count} gate(s) stacked), got {tuple(w_hh.shape)}")
+        w_ih = self.array("w_ih", w_ih, (rows, I), dtype)
+        b_ih = None if b_ih is None else self.array("b_ih", b_ih, (rows,), dtype)
+        b_hh = None if b_hh is None else self.array("b_hh", b_hh, (rows,), dtype)
+        return x, w_ih, w_hh, b_ih, b_hh, (T, B, I, H)
+
+    def state(self, name, s, B, H, dtype):
+        if s is None:
+            return self.zeros((B, H), dtype)
+        return self.array(name, s, (B, H), dtype)
+
+    def zeros(self, shape, dtype):
+        a = self.cuda.device_array(shape, dtype)
+        self.k.launch_1d(self.k.fill, a.size, a.reshape(-1), np.dtype(dtype).type(0))
+        return a
+
+    def finish(self):
+        """Reject NaN/Inf before any kernel of the pass runs (one sync)."""
+        if not self.to_check:
+            return
+        flags = self.zeros(len(self.to_check), np.int32)
+        for slot, (_, a) in enumerate(self.to_check):
+            self.k.launch_1d(self.k.flag_nonfinite, a.size, a.reshape(-1), flags, slot)
+        bad = flags.copy_to_host()
+        for (name, _), flag in zip(self.to_check, bad):
+            if flag:
+                raise ValueError(f"{name} contains NaN or Inf (pass check_finite=False to "
+                                 "skip this check)")
+
+
+def _copy(k, cuda, a):
+    out = cuda.device_array(a.shape, a.dtype)
+    k.launch_1d(k.COPY[a.ndim], out.size, a, out)
+    return out
+
+
+def _project(k, x, w_ih, b_ih, b_hh, with_hh, gates):
+    """gates = x @ w_ihᵀ + b_ih (+ b_hh), every step at once."""
+    T, B, I = x.shape
+    g = gates.reshape(T * B, gates.shape[2])
+    k.launch_1d(k.fill_bias, g.size, g, b_ih, b_hh, with_hh)
+    k.gemm(x.reshape(T * B, I), w_ih, g, 1.0, trans_b=True)
+
+
+def _forward(cell, inp, x, w_ih, w_hh, b_ih, b_hh, with_hh, launch_args):
+    """The input projection and the time loop; returns (y, gates)."""
+    cuda, k = inp.cuda, inp.k
+    T, B, _ = x.shape
+    GH, H = w_hh.shape
+    dtype = np.dtype(x.dtype)
+    y = cuda.device_array((T, B, H), dtype)
+    gates = cuda.device_array((T, B, GH), dtype)
+    if T and B:
+        bi = inp.zeros(GH, dtype) if b_ih is None else b_ih
+        bh = inp.zeros(GH, dtype) if b_hh is None else b_hh
+        _project(k, x, w_ih, bi, bh, with_hh, gates)
+        w_hhT = cuda.device_array((H, GH), dtype)
+        k.launch_1d(k.transpose_2d, w_hhT.size, w_hh, w_hhT)
+        kernel = getattr(cuda_modules()[2][cell], cell + "_forward")
+        kernel[B, k.cell_threads(H)](gates, *launch_args(w_hhT, bh, y))
+    return y, gates
+
+
+def _last(inp, seq, first, T):
+    """A fresh copy of seq[T − 1], or of ``first`` when T == 0."""
+    return _copy(inp.k, inp.cuda, seq[T - 1] if T else first)
+
+
+def rnn_forward(x, w_ih, w_hh, b_ih, b_hh, h0, act, training, check_finite):
+    """Elman RNN forward on the GPU; returns (y, h_n, cache)."""
+    inp = _Inputs(check_finite)
+    x, w_ih, w_hh, b_ih, b_hh, (T, B, I, H) = inp.weights(x, w_ih, w_hh, b_ih, b_hh, 1, "RNN")
+    h0 = inp.state("h0", h0, B, H, x.dtype)
+    inp.finish()
+    y, _ = _forward("rnn", inp, x, w_ih, w_hh, b_ih, b_hh, True,
+                    lambda wT, bh, y: (act, wT, h0, y))
+    h_n = _last(inp, y, h0, T)
+    cache = None
+    if training:
+        cache = DeviceCache("rnn", x=x, w_ih=w_ih, w_hh=w_hh, h0=h0, y=y, act=act,
+                            has_b_ih=b_ih is not None, has_b_hh=b_hh is not None)
+        y = _copy(inp.k, inp.cuda, y)
+    return y, h_n, cache
+
+
+def lstm_forward(x, w_ih, w_hh, b_ih, b_hh, h0, c0, training, check_finite):
+    """LSTM forward on the GPU; returns (y, h_n, c_n, cache)."""
+    inp = _Inputs(check_finite)
+    x, w_ih, w_hh, b_ih, b_hh, (T, B, I, H) = inp.weights(x, w_ih, w_hh, b_ih, b_hh, 4, "LSTM")
+    h0 = inp.state("h0", h0, B, H, x.dtype)
+    c0 = inp.state("c0", c0, B, H, x.dtype)
+    inp.finish()
+    cs = inp.cuda.device_array((T, B, H), x.dtype)
+    y, gates = _forward("lstm", inp, x, w_ih, w_hh, b_ih, b_hh, True,
+                        lambda wT, bh, y: (wT, h0, c0, y, cs))
+    h_n, c_n = _last(inp, y, h0, T), _last(inp, cs, c0, T)
+    cache = None
+    if training:
+        cache = DeviceCache("lstm", x=x, w_ih=w_ih, w_hh=w_hh, h0=h0, c0=c0, y=y,
+                            gates=gates, cs=cs, has_b_ih=b_ih is not None,
+                            has_b_hh=b_hh is not None)
+        y = _copy(inp.k, inp.cuda, y)
+    return y, h_n, c_n, cache
+
+
+def gru_forward(x, w_ih, w_hh, b_ih, b_hh, h0, reset_after, training, check_finite):
+    """GRU forward on the GPU (either form); returns (y, h_n, cache)."""
+    inp = _Inputs(check_finite)
+    x, w_ih, w_hh, b_ih, b_hh, (T, B, I, H) = inp.weights(x, w_ih, w_hh, b_ih, b_hh, 3, "GRU")
+    h0 = inp.state("h0", h0, B, H, x.dtype)
+    inp.finish()
+    aux = inp.cuda.device_array((T, B, H), x.dtype)
+    # reset-after keeps b_hh out of the input side: b_hn sits inside r ⊙ (·)
+    y, gates = _forward("gru", inp, x, w_ih, w_hh, b_ih, b_hh, not reset_after,
+                        lambda wT, bh, y: (reset_after, wT, bh, h0, y, aux))
+    h_n = _last(inp, y, h0, T)
+    cache = None
+    if training:
+        cache = DeviceCache("gru", x=x, w_ih=w_ih, w_hh=w_hh, h0=h0, y=y, gates=gates,
+                            aux=aux, reset_after=reset_after, has_b_ih=b_ih is not None,
+                            has_b_hh=b_hh is not None)
+        y = _copy(inp.k, inp.cuda, y)
+    return y, h_n, cache
+
+
+# -- backward -------------------------------------------------------------------
+
+def is_device_cache(cache):
+    """True for the cache of a training forward pass that ran on the GPU."""
+    return isinstance(cache, DeviceCache)
+
+
+def _start_backward(cache, dy, dh_n, extra, cell, fn):
+    """Validate the incoming gradients (zeros when None); dh and extras are fresh copies."""
+    check_cache(cache, cell, fn)
+    named = {"dy": dy, "dh_n": dh_n, **extra}
+    host = [n for n, a in named.items() if a is not None and not is_device_array(a)]
+    if host:
+        raise TypeError(f"{', '.join(host)} on the host but the cache comes from a forward "
+                        "pass on the GPU: pass device arrays")
+    inp = _Inputs(True)
+    T, B, _ = cache.x.shape
+    H = cache.w_hh.shape[1]
+    dtype = np.dtype(cache.x.dtype)
+    out = {}
+    for name, g in named.items():
+        shape = (T, B, H) if name == "dy" else (B, H)
+        if g is None:
+            out[name] = inp.zeros(shape, dtype)
+        else:
+            g = inp.array(name, g, shape, dtype)
+            out[name] = g if name == "dy" else _copy(inp.k, inp.cuda, g)
+    inp.finish()
+    return inp, out
+
+
+def _weight_grads(inp, cache, aux, split, dg_x, dg_h):
+    """dx, dw_ih, dw_hh, db_ih, db_hh from the pre-activation gradients.
+
+    Gate rows below ``split`` multiply h_{t−1} (h0, then y); rows from
+    ``split`` on multiply ``aux[t]`` (the reset-before GRU's r ⊙ h_{t−1}).
+    """
+    cuda, k = inp.cuda, inp.k
+    x, w_ih, h0, y = cache.x, cache.w_ih, cache.h0, cache.y
+    T, B, I = x.shape
+    GH, H = cache.w_hh.shape
+    dtype = np.dtype(x.dtype)
+    TB = T * B
+    gx, gh = dg_x.reshape(TB, GH), dg_h.reshape(TB, GH)
+    dx = cuda.device_array((T, B, I), dtype)
+    dw_ih = cuda.device_array((GH, I), dtype)
+    dw_hh = cuda.device_array((GH, H), dtype)
+    db_ih, db_hh = cuda.device_array(GH, dtype), cuda.device_array(GH, dtype)
+    k.gemm(gx, w_ih, dx.reshape(TB, I))
+    k.gemm(gx, x.reshape(TB, I), dw_ih, trans_a=True)
+    k.launch_1d(k.column_sum, GH, gx, db_ih)
+    k.launch_1d(k.column_sum, GH, gh, db_hh)
+    top = dw_hh[:split]
+    k.gemm(gh[:B, :split], h0, top, trans_a=True)
+    if T > 1:
+        k.gemm(gh[B:, :split], y[:T - 1].reshape((T - 1) * B, H), top, 1.0, trans_a=True)
+    if split < GH:
+        k.gemm(gh[:, split:], aux.reshape(TB, H), dw_hh[split:], trans_a=True)
+    return (dx, dw_ih, dw_hh, db_ih if cache.has_b_ih else None,
+            db_hh if cache.has_b_hh else None)
+
+
+def _grads_for_empty(inp, cache):
+    """Zero gradients when T == 0 or B == 0 (no kernel to run)."""
+    z = inp.zeros
+    dtype = np.dtype(cache.x.dtype)
+    GH = cache.w_hh.shape[0]
+    return (z(cache.x.shape, dtype), z(cache.w_ih.shape, dtype), z(cache.w_hh.shape, dtype),
+            z(GH, dtype) if cache.has_b_ih else None, z(GH, dtype) if cache.has_b_hh else None)
+
+
+def rnn_backward(cache, dy, dh_n):
+    """BPTT on the GPU for :func:`rnn_forward`; (dx, dh0, dw_ih, dw_hh, db_ih, db_hh)."""
+    inp, g = _start_backward(cache, dy, dh_n, {}, "rnn", "rnn_backward")
+    T, B, _ = cache.x.shape
+    H = cache.w_hh.shape[1]
+    if not (T and B):
+        dx, dw_ih, dw_hh, db_ih, db_hh = _grads_for_empty(inp, cache)
+        return dx, g["dh_n"], dw_ih, dw_hh, db_ih, db_hh
+    dgates = inp.cuda.device_array_like(cache.y)
+    kernel = cuda_modules()[2]["rnn"].rnn_backward
+    kernel[B, inp.k.cell_threads(H)](cache.act, cache.w_hh, cache.y, g["dy"], g["dh_n"], dgates)
+    dx, dw_ih, dw_hh, db_ih, db_hh = _weight_grads(inp, cache, None, H, dgates, dgates)
+    return dx, g["dh_n"], dw_ih, dw_hh, db_ih, db_hh
+
+
+def lstm_backward(cache, dy, dh_n, dc_n):
+    """BPTT on the GPU for :func:`lstm_forward`; (dx, dh0, dc0, dw_ih, …)."""
+    inp, g = _start_backward(cache, dy, dh_n, {"dc_n": dc_n}, "lstm", "lstm_backward")
+    T, B, _ = cache.x.shape
+    H = cache.w_hh.shape[1]
+    if not (T and B):
+        dx, dw_ih, dw_hh, db_ih, db_hh = _grads_for_empty(inp, cache)
+        return dx, g["dh_n"], g["dc_n"], dw_ih, dw_hh, db_ih, db_hh
+    dgates = inp.cuda.device_array_like(cache.gates)
+    kernel = cuda_modules()[2]["lstm"].lstm_backward
+    kernel[B, inp.k.cell_threads(H)](cache.w_hh, cache.c0, cache.y, cache.gates, cache.cs,
+                                     g["dy"], g["dh_n"], g["dc_n"], dgates)
+    dx, dw_ih, dw_hh, db_ih, db_hh = _weight_grads(inp, cache, None, 4 * H, dgates, dgates)
+    return dx, g["dh_n"], g["dc_n"], dw_ih, dw_hh, db_ih, db_hh
+
+
+def gru_backward(cache, dy, dh_n):
+    """BPTT on the GPU for :func:`gru_forward`; (dx, dh0, dw_ih, dw_hh, db_ih, db_hh)."""
+    inp, g = _start_backward(cache, dy, dh_n, {}, "gru", "gru_backward")
+    T, B, _ = cache.x.shape
+    H = cache.w_hh.shape[1]
+    if not (T and B):
+        dx, dw_ih, dw_hh, db_ih, db_hh = _grads_for_empty(inp, cache)
+        return dx, g["dh_n"], dw_ih, dw_hh, db_ih, db_hh
+    cuda = inp.cuda
+    dgates = cuda.device_array_like(cache.gates)
+    dgh = cuda.device_array_like(cache.gates) if cache.reset_after else dgates
+    dh_prev = cuda.device_array((B, H), cache.x.dtype)
+    kernel = cuda_modules()[2]["gru"].gru_backward
+    kernel[B, inp.k.cell_threads(H)](cache.reset_after, cache.w_hh, cache.h0, cache.y,
+                                     cache.gates, cache.aux, g["dy"], g["dh_n"], dh_prev,
+                                     dgates, dgh)
+    # reset-before: the candidate rows of w_hh multiply r ⊙ h_{t−1} (aux)
+    split = 3 * H if cache.reset_after else 2 * H
+    dx, dw_ih, dw_hh, db_ih, db_hh = _weight_grads(inp, cache, cache.aux, split, dgates, dgh)
+    return dx, g["dh_n"], dw_ih, dw_hh, db_ih, db_hh

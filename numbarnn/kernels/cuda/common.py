@@ -1,0 +1,179 @@
+"""Pieces every CUDA cell kernel shares: launch sizes, small elementwise
+kernels, the tiled GEMM that does the input projection and the weight
+gradients over all steps, and the bias column sums.
+
+A pass has the CPU's three phases (``kernels/cpu/common.py``): one GEMM for
+the input projection of every step, the time loop (one kernel launch for the
+whole sequence, ``kernels/cuda/<cell>.py``), and, backward, dx and the
+weight gradients as one GEMM each over all steps plus a column sum for the
+biases. Elementwise kernels use grid-stride loops, so any launch size is
+correct; launch sizes are chosen by the helpers here (smaller under the
+simulator, which runs every thread as a Python thread).
+"""
+import functools
+import math
+
+import numba
+import numpy as np
+from numba import cuda
+
+from . import compat  # noqa: F401  (before anything compiles)
+from .cell import typed
+
+SIMULATOR = bool(numba.config.ENABLE_CUDASIM)
+# Threads per block of elementwise kernels, and a cap on their grid (the
+# kernels stride over what one launch does not cover).
+THREADS = 8 if SIMULATOR else 256
+MAX_BLOCKS = 2 if SIMULATOR else 4096
+# GEMM tile edge: TILE × TILE threads per block, two TILE² shared tiles.
+TILE = 4 if SIMULATOR else 16
+
+
+def blocks_for(n, threads=THREADS):
+    """Blocks for a grid-stride launch over ``n`` items."""
+    return max(1, min(MAX_BLOCKS, (n + threads - 1) // threads))
+
+
+def cell_threads(H):
+    """Threads per block of the time-loop kernels: one per hidden unit, capped
+    (a thread then owns units tid, tid + blockDim, …)."""
+    return max(1, min(H, THREADS if SIMULATOR else 256))
+
+
+def launch_1d(kernel, n, *args):
+    """Launch a grid-stride ``kernel(*args)`` over ``n`` items (none when n == 0)."""
+    if n:
+        kernel[blocks_for(n), THREADS](*args)
+
+
+@cuda.jit
+def fill(a, v):
+    """a[:] = v for a 1-D array."""
+    for i in range(cuda.grid(1), a.shape[0], cuda.gridsize(1)):
+        a[i] = v
+
+
+@cuda.jit
+def copy_1d(src, dst):
+    for i in range(cuda.grid(1), dst.shape[0], cuda.gridsize(1)):
+        dst[i] = src[i]
+
+
+@cuda.jit
+def copy_2d(src, dst):
+    n1 = dst.shape[1]
+    for i in range(cuda.grid(1), dst.shape[0] * n1, cuda.gridsize(1)):
+        dst[i // n1, i % n1] = src[i // n1, i % n1]
+
+
+@cuda.jit
+def copy_3d(src, dst):
+    n1, n2 = dst.shape[1], dst.shape[2]
+    for i in range(cuda.grid(1), dst.shape[0] * n1 * n2, cuda.gridsize(1)):
+        a, r = i // (n1 * n2), i % (n1 * n2)
+        dst[a, r // n2, r % n2] = src[a, r // n2, r % n2]
+
+
+COPY = {1: copy_1d, 2: copy_2d, 3: copy_3d}
+
+
+@cuda.jit
+def flag_nonfinite(a, flags, slot):
+    """flags[slot] = 1 if the 1-D array ``a`` holds a NaN or an Inf."""
+    for i in range(cuda.grid(1), a.shape[0], cuda.gridsize(1)):
+        if not math.isfinite(a[i]):
+            flags[slot] = 1
+
+
+@cuda.jit
+def fill_bias(g, b_ih, b_hh, with_hh):
+    """g[r, :] = b_ih (+ b_hh) for every row of the (rows, G·H) matrix ``g``."""
+    GH = g.shape[1]
+    for i in range(cuda.grid(1), g.shape[0] * GH, cuda.gridsize(1)):
+        j = i % GH
+        v = b_ih[j]
+        if with_hh:
+            v += b_hh[j]
+        g[i // GH, j] = v
+
+
+@cuda.jit
+def column_sum(g, out):
+    """out[j] = Σ_r g[r, j], one thread per column (coalesced across j)."""
+    for j in range(cuda.grid(1), g.shape[1], cuda.gridsize(1)):
+        acc = typed(out[j], 0.0)
+        for r in range(g.shape[0]):
+            acc += g[r, j]
+        out[j] = acc
+
+
+@cuda.jit
+def transpose_2d(src, dst):
+    """dst = srcᵀ (a numba device array's ``.T`` is a copy by a kernel too)."""
+    n1 = dst.shape[1]
+    for i in range(cuda.grid(1), dst.shape[0] * n1, cuda.gridsize(1)):
+        dst[i // n1, i % n1] = src[i % n1, i // n1]
+
+
+@functools.lru_cache(maxsize=None)
+def _gemm_kernel(dtype, trans_a, trans_b):
+    elem = numba.from_dtype(np.dtype(dtype))
+    tile = TILE
+
+    @cuda.jit
+    def gemm_tiled(a, b, c, beta):
+        # c = op(a) @ op(b) + beta·c with op(a) (M, K), op(b) (K, N), op a
+        # transpose when trans_a / trans_b (compile-time constants), any
+        # strides; beta == 0 never reads c (it may hold garbage). Classic
+        # shared-memory tiling: a block stages a TILE×TILE tile of each
+        # operand per K step.
+        sa = cuda.shared.array((tile, tile), elem)
+        sb = cuda.shared.array((tile, tile), elem)
+        tx = cuda.threadIdx.x
+        ty = cuda.threadIdx.y
+        row = cuda.blockIdx.y * tile + ty
+        col = cuda.blockIdx.x * tile + tx
+        M, N = c.shape[0], c.shape[1]
+        K = a.shape[0] if trans_a else a.shape[1]
+        zero = typed(beta, 0.0)
+        acc = zero
+        for k0 in range(0, K, tile):
+            # neighbouring threads (tx) load neighbouring addresses of a
+            # C-ordered operand, stored or transposed (coalesced loads)
+            if trans_a:
+                m, ka = cuda.blockIdx.y * tile + tx, k0 + ty
+                sa[tx, ty] = a[ka, m] if m < M and ka < K else zero
+            else:
+                sa[ty, tx] = a[row, k0 + tx] if row < M and k0 + tx < K else zero
+            if trans_b:
+                n, kb = cuda.blockIdx.x * tile + ty, k0 + tx
+                sb[tx, ty] = b[n, kb] if n < N and kb < K else zero
+            else:
+                sb[ty, tx] = b[k0 + ty, col] if k0 + ty < K and col < N else zero
+            cuda.syncthreads()
+            for kk in range(tile):
+                acc += sa[ty, kk] * sb[kk, tx]
+            cuda.syncthreads()
+        if row < M and col < N:
+            if beta == zero:
+                c[row, col] = acc
+            else:
+                c[row, col] = acc + beta * c[row, col]
+
+    return gemm_tiled
+
+
+def gemm(a, b, c, beta=0.0, trans_a=False, trans_b=False):
+    """c = op(a) @ op(b) + beta·c on the device, for 2-D device arrays.
+
+    ``op`` transposes when its flag is set: pass the stored array, never a
+    numba ``.T`` (a copy made by a kernel). Views with any strides work.
+    Shapes are the caller's to check; an empty product with beta == 0
+    writes zeros. Launches asynchronously on the default stream.
+    """
+    M, N = c.shape
+    if M == 0 or N == 0:
+        return
+    kernel = _gemm_kernel(np.dtype(c.dtype), bool(trans_a), bool(trans_b))
+    grid = ((N + TILE - 1) // TILE, (M + TILE - 1) // TILE)
+    kernel[grid, (TILE, TILE)](a, b, c, np.dtype(c.dtype).type(beta))

@@ -5,7 +5,6 @@ Every generator is deterministic given its arguments (random parts take a
 nothing.
 """
 import numpy as np
-import scipy.signal
 
 from . import _kernels
 
@@ -182,5 +181,7 @@ def arma(ar, ma, n, seed=0, *, sigma=1.0, burn=200):
         raise ValueError(f"ar, ma: expected 1-D coefficient lists, got shapes {ar.shape}, "
                          f"{ma.shape}")
     eps = sigma * np.random.default_rng(seed).standard_normal(n + burn)
+    import scipy.signal  # imported here: it costs ~1 s, and only arma needs it
+
     x = scipy.signal.lfilter(np.r_[1.0, ma], np.r_[1.0, -ar], eps)
     return x[burn:]

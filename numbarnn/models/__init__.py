@@ -15,3 +15,7 @@ from ._sequences import SparseTransitions
 from .markov import MarkovChain
 
 __all__ = ["AutoRegressive", "MarkovChain", "SparseTransitions"]
+
+from .latent import LatentAR  # noqa: E402
+
+__all__ += ["LatentAR"]

@@ -20,3 +20,16 @@ __all__ = ["functional", "get_num_threads", "set_num_threads", "__version__"]
 from .nn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell  # noqa: E402
 
 __all__ += ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell"]
+
+from . import datasets  # noqa: E402
+from .models import AutoRegressive, MarkovChain  # noqa: E402
+
+__all__ += ["AutoRegressive", "MarkovChain", "datasets"]
+
+from .models import LatentAR  # noqa: E402
+
+__all__ += ["LatentAR"]
+
+from . import diagnostics  # noqa: E402
+
+__all__ += ["diagnostics"]

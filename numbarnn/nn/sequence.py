@@ -70,16 +70,24 @@ class Plan:
     ----------
     order, inverse : ndarray or None
         ``x[:, order]`` is sorted by length, descending (stable);
-        ``sorted[:, inverse]`` undoes it. None when ``lengths`` is None.
+        ``sorted[:, inverse]`` undoes it. None when nothing is ragged.
     segments : list of (t_a, t_b, k)
     rev : ndarray (T, B) or None
         In sorted order, the time index that reverses each sequence within
         its own length (padding maps to itself); an involution.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numbarnn.nn.sequence import Plan
+    >>> plan = Plan(5, 3, np.array([2, 5, 4]))
+    >>> plan.order.tolist(), plan.segments
+    ([1, 2, 0], [(0, 2, 3), (2, 4, 2), (4, 5, 1)])
     """
 
     def __init__(self, T, B, lengths):
         self.T, self.B = T, B
-        if lengths is None:
+        if lengths is None or (lengths == T).all():  # nothing ragged: one plain call
             self.order = self.inverse = self.rev = None
             self.segments = [(0, T, B)]
             return

@@ -1,35 +1,52 @@
 """numbarnn: fast, exact sequence models for time series, on Numba.
 
-The functional API (``numbarnn.functional``) runs Elman RNN, LSTM and GRU
-layers over whole sequences with exact backpropagation through time.
+- ``numbarnn.functional``: Elman RNN, LSTM and GRU over whole sequences with
+  exact backpropagation through time (CPU kernels; GPU arrays run on CUDA).
+- ``RNN``, ``LSTM``, ``GRU`` and their cells: PyTorch-like layers.
+- ``numbarnn.train``: losses, optimizers, truncated BPTT, ``fit``.
+- ``MarkovChain``, ``AutoRegressive``, ``LatentAR``: models whose
+  ``log_likelihood`` share one scale; ``numbarnn.datasets``,
+  ``numbarnn.diagnostics``.
+
+Everything but the functional API is imported on first use, so that
+``import numbarnn`` stays cheap.
 
 Examples
 --------
 >>> import numbarnn
 >>> from numbarnn import functional
->>> callable(functional.lstm_forward)
-True
+>>> callable(functional.lstm_forward), numbarnn.LSTM.__name__
+(True, 'LSTM')
 """
+import importlib
+
 __version__ = "0.1.0"
 
 from . import functional  # noqa: E402,F401
 from .functional.schedule import get_num_threads, set_num_threads  # noqa: E402
 
-__all__ = ["functional", "get_num_threads", "set_num_threads", "__version__"]
+# name -> module that defines it (submodules map to themselves)
+_LAZY = {
+    "RNN": "numbarnn.nn", "LSTM": "numbarnn.nn", "GRU": "numbarnn.nn",
+    "RNNCell": "numbarnn.nn", "LSTMCell": "numbarnn.nn", "GRUCell": "numbarnn.nn",
+    "MarkovChain": "numbarnn.models", "AutoRegressive": "numbarnn.models",
+    "LatentAR": "numbarnn.models",
+    "nn": None, "train": None, "models": None, "datasets": None, "diagnostics": None,
+    "interop": None, "parallel": None,
+}
 
-from .nn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell  # noqa: E402
+__all__ = ["functional", "get_num_threads", "set_num_threads", "__version__", *_LAZY]
 
-__all__ += ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell"]
 
-from . import datasets  # noqa: E402
-from .models import AutoRegressive, MarkovChain  # noqa: E402
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'numbarnn' has no attribute {name!r}")
+    module = _LAZY[name]
+    value = (importlib.import_module(f"numbarnn.{name}") if module is None
+             else getattr(importlib.import_module(module), name))
+    globals()[name] = value
+    return value
 
-__all__ += ["AutoRegressive", "MarkovChain", "datasets"]
 
-from .models import LatentAR  # noqa: E402
-
-__all__ += ["LatentAR"]
-
-from . import diagnostics  # noqa: E402
-
-__all__ += ["diagnostics"]
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

@@ -12,10 +12,7 @@ Examples
 """
 from .autoregressive import AutoRegressive
 from ._sequences import SparseTransitions
+from .latent import LatentAR
 from .markov import MarkovChain
 
-__all__ = ["AutoRegressive", "MarkovChain", "SparseTransitions"]
-
-from .latent import LatentAR  # noqa: E402
-
-__all__ += ["LatentAR"]
+__all__ = ["AutoRegressive", "LatentAR", "MarkovChain", "SparseTransitions"]

@@ -1,0 +1,258 @@
+"""numbarnn.parallel on a real dask.distributed LocalCluster (no mocks).
+
+The module's cluster has two worker processes started here; one test kills
+a worker process in the middle of a fit (SIGKILL, as the OOM killer would)
+and checks that Dask reruns its work and nothing is lost. Estimator classes
+defined here travel to the workers by value (cloudpickle), so the workers
+need not import this file.
+"""
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+distributed = pytest.importorskip("distributed")
+cloudpickle = pytest.importorskip("cloudpickle")
+
+from numbarnn import AutoRegressive, MarkovChain  # noqa: E402
+from numbarnn.parallel import (Results, SeriesResult, clone, fit_many,  # noqa: E402
+                               forecast_many, log_likelihood_many)
+
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+# Generous: a loaded 2-core machine can take seconds to restart a worker.
+TIMEOUT = 60
+
+
+def _cluster(**kw):
+    return distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                    dashboard_address=":0", silence_logs=logging.CRITICAL, **kw)
+
+
+@pytest.fixture(scope="module")
+def client():
+    with _cluster() as cluster, distributed.Client(cluster) as c:
+        c.wait_for_workers(2, timeout=TIMEOUT)
+        yield c
+
+
+def _series(n, T=120):
+    return [np.random.default_rng(s).standard_normal(T).cumsum() * 0.1 for s in range(n)]
+
+
+class KillOnce(AutoRegressive):
+    """Fitting series ``victim`` kills the worker process, the first time only."""
+
+    def __init__(self, order, marker, victim, trend="c"):
+        super().__init__(order, trend)
+        self.marker, self.victim = marker, victim
+
+    def fit(self, series, *, check_finite=True):
+        if np.array_equal(series, _series(self.victim + 1)[self.victim]):
+            try:  # O_EXCL: exactly one process wins, and dies
+                os.close(os.open(self.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            except FileExistsError:
+                pass
+            else:
+                time.sleep(0.2)  # mid-run: other tasks are in flight
+                os.kill(os.getpid(), signal.SIGKILL)
+        return super().fit(series, check_finite=check_finite)
+
+
+class AlwaysKill(AutoRegressive):
+    def fit(self, series, *, check_finite=True):
+        if series.shape[0] == 7:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().fit(series, check_finite=check_finite)
+
+
+class Unpicklable(Exception):
+    def __init__(self, a, b):  # pickling re-calls __init__ with one argument
+        super().__init__(a)
+        self.b = b
+
+    def __reduce__(self):
+        raise TypeError("cannot pickle")
+
+
+class RaisesUnpicklable(AutoRegressive):
+    def fit(self, series, **kw):
+        raise Unpicklable("boom", lambda: None)
+
+
+class Sleepy(AutoRegressive):
+    def fit(self, series, **kw):
+        time.sleep(1.5)
+        return super().fit(series, **kw)
+
+
+def _same_fit(a, b):
+    np.testing.assert_array_equal(a.coef_, b.coef_)
+    assert a.intercept_ == b.intercept_ and a.sigma2_ == b.sigma2_
+
+
+@pytest.mark.parametrize("batch_size", [None, 1, 7])
+def test_fit_many_matches_serial(client, batch_size):
+    series = _series(30)
+    est = AutoRegressive(order=3)
+    fits = fit_many(est, series, client=client, batch_size=batch_size, timeout=TIMEOUT)
+    assert isinstance(fits, Results) and fits.ok and len(fits) == 30
+    assert [r.index for r in fits] == list(range(30))
+    for r, s in zip(fits, series):
+        _same_fit(r.value, AutoRegressive(order=3).fit(s))
+    assert not hasattr(est, "coef_")  # the template is never fitted
+
+
+def test_failures_are_per_series(client):
+    series = _series(10)
+    series[4] = series[4][:3]
+    series[8] = np.array([1.0, np.nan] * 20)
+    fits = fit_many(AutoRegressive(order=2), series, client=client, batch_size=3,
+                    timeout=TIMEOUT)
+    assert [r.index for r in fits.failed] == [4, 8]
+    assert isinstance(fits[4].error, ValueError) and "too few" in str(fits[4].error)
+    assert "Traceback" in fits[4].traceback and "autoregressive.py" in fits[4].traceback
+    assert all(r.ok for r in fits if r.index not in (4, 8))
+    with pytest.raises(RuntimeError, match="series 4 failed"):
+        fits.values()
+    assert fits.values(errors="none")[4] is None
+
+
+def test_forecast_and_log_likelihood_many(client):
+    series = _series(12)
+    series[5] = series[5][:2]
+    fits = fit_many(AutoRegressive(order=2), series, client=client, timeout=TIMEOUT)
+    fc = forecast_many(fits, 6, client=client, timeout=TIMEOUT)
+    ll = log_likelihood_many(fits, series, client=client, timeout=TIMEOUT)
+    assert [r.index for r in fc.failed] == [5] == [r.index for r in ll.failed]
+    assert "too few" in fc[5].traceback  # the fit's own error, carried through
+    for i in (0, 11):
+        ref = AutoRegressive(order=2).fit(series[i])
+        np.testing.assert_array_equal(fc[i].value, ref.forecast(6))
+        assert ll[i].value == ref.log_likelihood(series[i])
+    # one estimator for every series, with explicit histories
+    one = fits[0].value
+    fc1 = forecast_many(one, 3, series=series[:4], client=client, timeout=TIMEOUT)
+    np.testing.assert_array_equal(fc1[2].value, one.forecast(3, series[2]))
+    ll1 = log_likelihood_many(one, series[:4], client=client, timeout=TIMEOUT)
+    assert ll1.values()[3] == one.log_likelihood(series[3])
+
+
+def test_markov_chains_and_fit_kwargs(client):
+    seqs = [np.random.default_rng(s).integers(0, 3, 300) for s in range(6)]
+    fits = fit_many(MarkovChain(order=2, alpha=1.0), seqs, client=client, n_states=4,
+                    timeout=TIMEOUT)
+    assert fits.ok and fits[0].value.transition_.shape[-1] == 4
+    ll = log_likelihood_many(fits, seqs, client=client, timeout=TIMEOUT)
+    assert ll.values()[2] == MarkovChain(order=2, alpha=1.0).fit(
+        seqs[2], n_states=4).log_likelihood(seqs[2])
+
+
+def test_scheduler_address(client):
+    fits = fit_many(AutoRegressive(order=1), _series(4), client=client.scheduler.address,
+                    timeout=TIMEOUT)
+    assert fits.ok
+
+
+def test_unpicklable_exception_comes_back_as_text(client):
+    fits = fit_many(RaisesUnpicklable(order=1), _series(2), client=client, timeout=TIMEOUT)
+    assert isinstance(fits[0].error, RuntimeError) and "Unpicklable: boom" in str(fits[0].error)
+    assert "Unpicklable" in fits[1].traceback
+
+
+@pytest.mark.slow
+def test_worker_killed_mid_run_loses_nothing(client, tmp_path):
+    marker = str(tmp_path / "killed")
+    series = _series(24)
+    est = KillOnce(order=2, marker=marker, victim=9)
+    fits = fit_many(est, series, client=client, batch_size=2, timeout=TIMEOUT)
+    assert os.path.exists(marker)  # a worker really died
+    assert fits.ok, fits.failed
+    for r, s in zip(fits, series):
+        _same_fit(r.value, AutoRegressive(order=2).fit(s))
+    client.wait_for_workers(2, timeout=TIMEOUT)  # the nanny restarted it
+
+
+@pytest.mark.slow
+def test_worker_that_always_dies_is_a_per_series_error():
+    import dask
+
+    # One task per worker at a time, so the dying task takes no other with it.
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0,
+                          "distributed.scheduler.worker-saturation": 1.0}):
+        with _cluster() as cluster, distributed.Client(cluster) as c:
+            series = _series(6)
+            series[2] = series[2][:7]
+            fits = fit_many(AlwaysKill(order=1), series, client=c, batch_size=1,
+                            timeout=TIMEOUT)
+    assert len(fits) == 6 and not fits[2].ok
+    # A task running beside it on the dying worker may share its fate; none is lost.
+    for r in fits.failed:
+        assert type(r.error).__name__ == "KilledWorker", r
+    assert sum(r.ok for r in fits) >= 3
+
+
+def test_timeout_gives_errors_not_a_hang(client):
+    t0 = time.perf_counter()
+    fits = fit_many(Sleepy(order=1), _series(2), client=client, batch_size=1, timeout=0.3)
+    assert time.perf_counter() - t0 < 1.4
+    assert all(isinstance(r.error, TimeoutError) for r in fits)
+
+
+def test_own_local_cluster():
+    fits = fit_many(AutoRegressive(order=1), _series(3), n_workers=1, timeout=TIMEOUT)
+    assert fits.ok
+
+
+def test_empty_and_bad_arguments(client):
+    assert fit_many(AutoRegressive(order=1), [], client=client) == []
+    with pytest.raises(ValueError, match="batch_size"):
+        fit_many(AutoRegressive(order=1), _series(2), client=client, batch_size=0)
+    with pytest.raises(ValueError, match="estimators"):
+        log_likelihood_many([AutoRegressive(order=1)], _series(2), client=client)
+
+
+def test_clone():
+    fitted = AutoRegressive(order=2, trend="n").fit(_series(1)[0])
+    fresh = clone(fitted)
+    assert (fresh.order, fresh.trend) == (2, "n") and not hasattr(fresh, "coef_")
+
+    class WithGetParams:
+        def __init__(self, a=1):
+            self.alpha = a
+
+        def get_params(self):
+            return {"a": self.alpha}
+
+    assert clone(WithGetParams(5)).alpha == 5
+
+    class Opaque:  # constructor argument not stored: deep copy instead
+        def __init__(self, size):
+            self.weights = np.zeros(size)
+
+    o = Opaque(3)
+    c = clone(o)
+    assert c is not o and c.weights is not o.weights and c.weights.shape == (3,)
+
+
+def test_series_result_repr_and_unwrap():
+    assert repr(SeriesResult(2, value=1.0)) == "SeriesResult(index=2, value=1.0)"
+    with pytest.raises(RuntimeError, match="remote trace") as info:
+        SeriesResult(0, error=ValueError("x"), traceback="remote trace").unwrap()
+    assert isinstance(info.value.__cause__, ValueError)
+
+
+def test_import_numbarnn_does_not_import_dask():
+    code = ("import sys, numbarnn, numbarnn.parallel; "
+            "bad = [m for m in ('dask', 'distributed') if m in sys.modules]; "
+            "sys.exit(', '.join(bad) or None)")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr

@@ -5,7 +5,8 @@ import re
 import pytest
 
 README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
-BLOCKS = re.findall(r"```python\n(.*?)```", open(README, encoding="utf-8").read(), re.S)
+with open(README, encoding="utf-8") as f:
+    BLOCKS = re.findall(r"```python\n(.*?)```", f.read(), re.S)
 
 
 def test_readme_has_examples():

@@ -64,8 +64,8 @@ def from_torch(module):
     ----------
     module : torch.nn.RNN, LSTM, GRU, RNNCell, LSTMCell or GRUCell
         Any ``num_layers``, ``bidirectional``, ``bias``, ``batch_first``,
-        ``dropout``; float32 or float64 parameters (on any device: they are
-        copied to the CPU).
+        ``dropout``, ``proj_size``; float32 or float64 parameters (on any
+        device: they are copied to the CPU).
 
     Returns
     -------
@@ -76,8 +76,6 @@ def from_torch(module):
     ------
     TypeError
         Another module type, or parameters that are not float32/float64.
-    NotImplementedError
-        An LSTM with ``proj_size > 0``.
 
     Examples
     --------
@@ -168,6 +166,8 @@ def to_torch(layer):
     if isinstance(layer, (RNN, LSTM, GRU)):
         kw.update(num_layers=layer.num_layers, batch_first=layer.batch_first,
                   dropout=layer.dropout, bidirectional=layer.bidirectional)
+    if isinstance(layer, LSTM):
+        kw["proj_size"] = layer.proj_size
     module = _build(theirs, layer.input_size, layer.hidden_size, **kw)
     params = layer.params
     if isinstance(layer, (GRU, GRUCell)):

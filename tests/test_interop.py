@@ -98,8 +98,6 @@ def test_conversion_refusals():
         numbarnn.interop.to_torch(numbarnn.GRU(3, 4))
     with pytest.raises(ValueError, match="sigmoid"):
         numbarnn.interop.to_torch(numbarnn.RNN(3, 4, nonlinearity="sigmoid"))
-    with pytest.raises(NotImplementedError, match="proj_size"):
-        numbarnn.interop.from_torch(torch.nn.LSTM(3, 4, proj_size=2))
     with pytest.raises(TypeError, match="Linear"):
         numbarnn.interop.from_torch(torch.nn.Linear(3, 4))
     with pytest.raises(TypeError, match="float16"):

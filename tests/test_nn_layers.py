@@ -188,7 +188,7 @@ def test_return_gates_shapes_layout_and_training_mode_untouched():
 
 
 @pytest.mark.parametrize("make, message", [
-    (lambda: numbarnn.LSTM(I, H, proj_size=2), "proj_size"),
+    (lambda: numbarnn.LSTM(I, H, proj_size=H), "proj_size"),
     (lambda: numbarnn.RNN(I, H, nonlinearity="gelu"), "nonlinearity"),
     (lambda: numbarnn.GRU(I, 0), "hidden_size"),
     (lambda: numbarnn.GRU(I, H, num_layers=0), "num_layers"),

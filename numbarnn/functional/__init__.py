@@ -17,11 +17,12 @@ Examples
 (12, 4)
 """
 from .gru import GRUGrads, GRUResult, gru_backward, gru_forward
-from .lstm import LSTMGrads, LSTMResult, lstm_backward, lstm_forward
+from .lstm import LSTMGrads, LSTMProjGrads, LSTMResult, lstm_backward, lstm_forward
 from .rnn import NONLINEARITIES, RNNGrads, RNNResult, rnn_backward, rnn_forward
 
 __all__ = [
     "rnn_forward", "rnn_backward", "lstm_forward", "lstm_backward",
     "gru_forward", "gru_backward", "RNNResult", "RNNGrads", "LSTMResult", "LSTMGrads",
+    "LSTMProjGrads",
     "GRUResult", "GRUGrads", "NONLINEARITIES",
 ]

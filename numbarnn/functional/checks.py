@@ -57,16 +57,51 @@ def as_array(name, a, shape, dtype, check_finite):
 
 def check_weights(x, w_ih, w_hh, b_ih, b_hh, gate_count, cell, check_finite):
     """Validate x and the weights; return them as arrays plus (T, B, I, H)."""
-    if x is None:
-        raise TypeError("x is required")
-    x = as_array("x", x, (None, None, None), None, check_finite)
-    dtype = x.dtype
-    T, B, I = x.shape
-    w_hh = as_array("w_hh", w_hh, (None, None), dtype, check_finite)
+    x, w_hh = _check_x_w_hh(x, w_hh, check_finite)
     rows, H = w_hh.shape
     if H == 0 or rows != gate_count * H:
         raise ValueError(f"w_hh must have shape ({gate_count}*H, H) for the {cell} "
                          f"({gate_count} gate(s) stacked), got {w_hh.shape}")
+    return _check_rest(x, w_ih, w_hh, b_ih, b_hh, H, check_finite)
+
+
+def check_projected_weights(x, w_ih, w_hh, b_ih, b_hh, w_hr, check_finite):
+    """Validate an LSTM with a projection ``w_hr`` (P, H), 0 < P < H.
+
+    Returns x, w_ih, w_hh, b_ih, b_hh, w_hr as arrays plus (T, B, I, H, P);
+    w_hh must be (4H, P).
+    """
+    x, w_hh = _check_x_w_hh(x, w_hh, check_finite)
+    rows = w_hh.shape[0]
+    if rows == 0 or rows % 4:
+        raise ValueError(f"w_hh must have shape (4*H, P) for the LSTM with a projection "
+                         f"(4 gates stacked), got {w_hh.shape}")
+    H = rows // 4
+    w_hr = as_array("w_hr", w_hr, (None, H), x.dtype, check_finite)
+    P = w_hr.shape[0]
+    if not 0 < P < H:
+        # PyTorch: "proj_size has to be smaller than hidden_size"
+        raise ValueError(f"w_hr must have shape (P, H) = (P, {H}) with 0 < P < H: the "
+                         f"projection size P (PyTorch's proj_size) has to be smaller than "
+                         f"the hidden size H, got {w_hr.shape}")
+    if w_hh.shape[1] != P:
+        raise ValueError(f"w_hh must have shape (4*H, P) = ({rows}, {P}) with the projection "
+                         f"w_hr of shape {w_hr.shape}, got {w_hh.shape}")
+    out = _check_rest(x, w_ih, w_hh, b_ih, b_hh, H, check_finite)
+    return out[:5] + (w_hr, out[5] + (P,))
+
+
+def _check_x_w_hh(x, w_hh, check_finite):
+    if x is None:
+        raise TypeError("x is required")
+    x = as_array("x", x, (None, None, None), None, check_finite)
+    return x, as_array("w_hh", w_hh, (None, None), x.dtype, check_finite)
+
+
+def _check_rest(x, w_ih, w_hh, b_ih, b_hh, H, check_finite):
+    dtype = x.dtype
+    T, B, I = x.shape
+    rows = w_hh.shape[0]
     w_ih = as_array("w_ih", w_ih, (rows, I), dtype, check_finite)
     b_ih = None if b_ih is None else as_array("b_ih", b_ih, (rows,), dtype, check_finite)
     b_hh = None if b_hh is None else as_array("b_hh", b_hh, (rows,), dtype, check_finite)
@@ -113,8 +148,10 @@ class Cache:
 
     def __repr__(self):
         T, B, I = self.x.shape
-        return (f"<numbarnn {self.cell} cache: T={T}, B={B}, I={I}, H={self.w_hh.shape[1]}, "
-                f"{self.x.dtype}>")
+        w_hr = getattr(self, "w_hr", None)
+        sizes = f"H={self.w_hh.shape[1]}" if w_hr is None else \
+            f"H={w_hr.shape[1]}, P={w_hr.shape[0]}"
+        return f"<numbarnn {self.cell} cache: T={T}, B={B}, I={I}, {sizes}, {self.x.dtype}>"
 
 
 def check_cache(cache, cell, fn):
@@ -130,7 +167,11 @@ def check_cache(cache, cell, fn):
 
 
 def start_backward(cache, dy, dh_n, cell, fn):
-    """Validate the incoming gradients and allocate the zeroed outputs."""
+    """Validate the incoming gradients and allocate the zeroed outputs.
+
+    dy and dh_n have the width of the recurrent state (``w_hh``'s columns:
+    P for a projected LSTM).
+    """
     check_cache(cache, cell, fn)
     x = cache.x
     T, B, _ = x.shape

@@ -4,22 +4,28 @@ from collections import namedtuple
 import numpy as np
 
 from ..kernels.cpu import lstm as _k
-from ..kernels.cpu.common import transposed_hidden_weights
+from ..kernels.cpu.common import projection_grads, transposed_hidden_weights
 from . import device
-from .checks import (Cache, bias_grads, bias_or_zeros, check_weights, grad_input,
-                     start_backward, state, work_steps)
+from .checks import (Cache, bias_grads, bias_or_zeros, check_projected_weights, check_weights,
+                     grad_input, start_backward, state, work_steps)
 from .schedule import backward_pass, forward_pass
 
 LSTMResult = namedtuple("LSTMResult", "y h_n c_n cache")
 LSTMGrads = namedtuple("LSTMGrads", "dx dh0 dc0 dw_ih dw_hh db_ih db_hh")
+#: What :func:`lstm_backward` returns for a forward pass with a projection
+#: ``w_hr``: :class:`LSTMGrads`'s seven fields and ``dw_hr`` last.
+LSTMProjGrads = namedtuple("LSTMProjGrads", "dx dh0 dc0 dw_ih dw_hh db_ih db_hh dw_hr")
 
 
-def lstm_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None, *,
+def lstm_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None, *, w_hr=None,
                  training=False, check_finite=True):
     """Run an LSTM layer over a whole sequence.
 
     Gates are stacked in the order i, f, g, o (PyTorch's layout); the
-    equations are in DESIGN.md §1.
+    equations are in DESIGN.md §1. With a projection ``w_hr`` (PyTorch's
+    ``proj_size`` P), the cell computes m_t = o_t ⊙ tanh(c_t) and the
+    hidden state is h_t = w_hr m_t, of size P; h_t is what the next step's
+    gates and ``y`` see.
 
     Parameters
     ----------
@@ -27,11 +33,15 @@ def lstm_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None, *,
         Input, time-major, float32 or float64; its dtype is the dtype of
         the work and of every output.
     w_ih : ndarray, shape (4H, I)
-    w_hh : ndarray, shape (4H, H)
+    w_hh : ndarray, shape (4H, H), or (4H, P) with ``w_hr``
     b_ih, b_hh : ndarray, shape (4H,), optional
         Biases; None means zeros.
     h0, c0 : ndarray, shape (B, H), optional
-        Initial hidden and cell states; None means zeros.
+        Initial hidden and cell states; None means zeros. With ``w_hr``,
+        h0 is (B, P) and c0 (B, H).
+    w_hr : ndarray, shape (P, H), optional
+        Projection of the hidden state (PyTorch's ``weight_hr_l0``), no
+        bias, 0 < P < H. None: no projection. Not supported on the GPU.
     training : bool, default False
         Keep what :func:`lstm_backward` needs (the gate activations and cell
         states of every step). Without it, memory does not grow with T
@@ -44,14 +54,18 @@ def lstm_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None, *,
     LSTMResult
         ``(y, h_n, c_n, cache)``: y (T, B, H) the hidden states, h_n and c_n
         (B, H) the final states, cache None unless ``training``. With T == 0,
-        y is empty and the final states equal the initial ones.
+        y is empty and the final states equal the initial ones. With
+        ``w_hr``, y is (T, B, P) and h_n (B, P); c_n stays (B, H).
 
     Raises
     ------
     TypeError
         Non-float arrays, or arrays of different float dtypes.
     ValueError
-        A shape that does not fit, or NaN/Inf with ``check_finite``.
+        A shape that does not fit (including a ``w_hr`` with P ≥ H), or
+        NaN/Inf with ``check_finite``.
+    NotImplementedError
+        ``w_hr`` with GPU arrays.
 
     Examples
     --------
@@ -64,30 +78,55 @@ def lstm_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None, *,
     >>> y, h_n, c_n, cache = lstm_forward(x, w_ih, w_hh)
     >>> y.shape, bool(np.array_equal(y[-1], h_n)), cache is None
     ((5, 2, 4), True, True)
+
+    With a projection to P = 2:
+
+    >>> w_hr, w_hh2 = rng.standard_normal((2, H)), rng.standard_normal((4 * H, 2))
+    >>> y, h_n, c_n, _ = lstm_forward(x, w_ih, w_hh2, w_hr=w_hr)
+    >>> y.shape, h_n.shape, c_n.shape
+    ((5, 2, 2), (2, 2), (2, 4))
     """
-    if device.on_device(x=x, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh, h0=h0, c0=c0):
+    if device.on_device(x=x, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh, h0=h0, c0=c0,
+                        w_hr=w_hr):
+        if w_hr is not None:
+            raise NotImplementedError("lstm_forward: the projection w_hr (proj_size) is not "
+                                      "supported on the GPU yet; pass host (numpy) arrays "
+                                      "to run it on the CPU")
         return LSTMResult(*device.lstm_forward(x, w_ih, w_hh, b_ih, b_hh, h0, c0, training,
                                                check_finite))
-    x, w_ih, w_hh, b_ih, b_hh, (T, B, I, H) = check_weights(
-        x, w_ih, w_hh, b_ih, b_hh, 4, "LSTM", check_finite)
+    if w_hr is None:
+        x, w_ih, w_hh, b_ih, b_hh, (T, B, I, H) = check_weights(
+            x, w_ih, w_hh, b_ih, b_hh, 4, "LSTM", check_finite)
+        P = H
+    else:
+        x, w_ih, w_hh, b_ih, b_hh, w_hr, (T, B, I, H, P) = check_projected_weights(
+            x, w_ih, w_hh, b_ih, b_hh, w_hr, check_finite)
     dtype = x.dtype
-    h0 = state("h0", h0, B, H, dtype, check_finite)
+    h0 = state("h0", h0, B, P, dtype, check_finite)
     c0 = state("c0", c0, B, H, dtype, check_finite)
     Tc = work_steps(T, B, 4 * H, training)
-    y = np.empty((T, B, H), dtype)
+    y = np.empty((T, B, P), dtype)
     h_n, c_n = h0.copy(), c0.copy()
     gates = np.empty((Tc, B, 4 * H), dtype)
     cs = np.empty((Tc, B, H), dtype)
+    if w_hr is None:
+        # an empty w_hr tells the kernel there is no projection
+        w_hr_k, w_hrT, ms = (np.empty((0, H), dtype), np.empty((0, 0), dtype),
+                             np.empty((0, B, H), dtype))
+    else:
+        w_hr_k, w_hrT, ms = w_hr, transposed_hidden_weights(w_hr, B), np.empty((Tc, B, H), dtype)
     if T and B:
         forward_pass(x, w_ih, w_hh, bias_or_zeros(b_ih, 4 * H, dtype),
                      bias_or_zeros(b_hh, 4 * H, dtype), True, gates,
-                     _k.lstm_forward, w_hh, transposed_hidden_weights(w_hh, B), h0, c0, y, cs)
+                     _k.lstm_forward, w_hh, transposed_hidden_weights(w_hh, B), w_hr_k, w_hrT,
+                     h0, c0, y, cs, ms)
         h_n[:] = y[T - 1]
         c_n[:] = cs[(T - 1) % Tc]
     cache = None
     if training:
         cache = Cache("lstm", x=x, w_ih=w_ih, w_hh=w_hh, h0=h0, c0=c0, y=y, gates=gates,
-                      cs=cs, has_b_ih=b_ih is not None, has_b_hh=b_hh is not None)
+                      cs=cs, w_hr=w_hr, ms=ms, has_b_ih=b_ih is not None,
+                      has_b_hh=b_hh is not None)
         y = y.copy()
     return LSTMResult(y, h_n, c_n, cache)
 
@@ -100,18 +139,22 @@ def lstm_backward(cache, dy=None, dh_n=None, dc_n=None):
     cache : object
         The cache of ``lstm_forward(..., training=True)``.
     dy : ndarray, shape (T, B, H), optional
-        Gradient of the loss with respect to y; None means zeros.
+        Gradient of the loss with respect to y; None means zeros. (T, B, P)
+        after a forward pass with a projection ``w_hr``.
     dh_n, dc_n : ndarray, shape (B, H), optional
         Gradients with respect to the final states (what truncated BPTT
-        carries in from the next chunk); None means zeros.
+        carries in from the next chunk); None means zeros. With ``w_hr``,
+        dh_n is (B, P).
 
     Returns
     -------
-    LSTMGrads
+    LSTMGrads or LSTMProjGrads
         ``(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh)``, fresh arrays in the
         dtype of the forward pass. ``dh0``/``dc0`` are returned even when the
         forward pass used the implicit zero state; a bias gradient is None
-        when that bias was None.
+        when that bias was None. After a forward pass with ``w_hr`` the
+        result is an ``LSTMProjGrads``: the same seven fields and ``dw_hr``
+        (P, H) last, so unpack eight values there.
 
     Examples
     --------
@@ -124,15 +167,33 @@ def lstm_backward(cache, dy=None, dh_n=None, dc_n=None):
     >>> g = lstm_backward(cache, dy=np.ones_like(y))
     >>> g.dx.shape, g.dw_hh.shape, g.db_ih.shape
     ((5, 2, 3), (16, 4), (16,))
+    >>> w_hr = rng.standard_normal((2, 4))
+    >>> y, h_n, c_n, cache = lstm_forward(x, w_ih, w_hh[:, :2], w_hr=w_hr, training=True)
+    >>> g = lstm_backward(cache, dy=np.ones_like(y))
+    >>> type(g).__name__, g.dw_hr.shape, g.dh0.shape, g.dc0.shape
+    ('LSTMProjGrads', (2, 4), (2, 2), (2, 4))
     """
     if device.is_device_cache(cache):
         return LSTMGrads(*device.lstm_backward(cache, dy, dh_n, dc_n))
     dy, dh, out = start_backward(cache, dy, dh_n, "lstm", "lstm_backward")
-    dc = grad_input("dc_n", dc_n, dh.shape, dh.dtype).copy()
-    T, B, H = dy.shape
+    T, B, P = dy.shape
+    H = cache.cs.shape[2]
+    dc = grad_input("dc_n", dc_n, (B, H), dh.dtype).copy()
+    w_hr = cache.w_hr
+    dtype = dh.dtype
+    if w_hr is None:
+        w_hr_k, dm, dyh = np.empty((0, H), dtype), np.empty((0, H), dtype), np.empty((0, B, P),
+                                                                                     dtype)
+    else:
+        w_hr_k, dm, dyh = w_hr, np.empty((B, H), dtype), np.empty((T, B, P), dtype)
+        out["dw_hr"] = np.zeros_like(w_hr)
     if T and B:
         dgates = np.empty_like(cache.gates)
+        more = () if w_hr is None else ((projection_grads, dyh, cache.ms, out["dw_hr"]),)
         backward_pass(cache, _k.lstm_backward,
-                      (cache.w_hh, cache.h0, cache.c0, cache.y, cache.gates, cache.cs, dy, dh, dc,
-                       dgates), cache.y, 4 * H, dgates, dgates, out)
-    return LSTMGrads(out["dx"], dh, dc, out["dw_ih"], out["dw_hh"], *bias_grads(cache, out))
+                      (cache.w_hh, w_hr_k, cache.h0, cache.c0, cache.y, cache.gates, cache.cs,
+                       dy, dh, dc, dm, dyh, dgates), cache.y, 4 * H, dgates, dgates, out, *more)
+    grads = (out["dx"], dh, dc, out["dw_ih"], out["dw_hh"], *bias_grads(cache, out))
+    if w_hr is None:
+        return LSTMGrads(*grads)
+    return LSTMProjGrads(*grads, out["dw_hr"])

@@ -160,8 +160,13 @@ def forward_pass(x, w_ih, w_hh, b_ih, b_hh, with_hh, gates, step, *step_args):
             run(step, gates, t0, n, *step_args)
 
 
-def backward_pass(cache, step, step_args, aux, split, dg_x, dg_h, grads):
-    """Run the backward time loop ``step``, then the weight gradients."""
+def backward_pass(cache, step, step_args, aux, split, dg_x, dg_h, grads, *more):
+    """Run the backward time loop ``step``, then the weight gradients.
+
+    ``more`` holds further phases ``(fn, *args)`` to run after the weight
+    gradients, as ``fn(*args, part, parts)`` (the LSTM projection's
+    gradient).
+    """
     x, w_hh = cache.x, cache.w_hh
     T, B, I = x.shape
     GH, H = w_hh.shape
@@ -169,3 +174,5 @@ def backward_pass(cache, step, step_args, aux, split, dg_x, dg_h, grads):
         run(step, *step_args)
         run(weight_grads, x, cache.w_ih, cache.h0, cache.y, aux, split, dg_x, dg_h,
             grads["dx"], grads["dw_ih"], grads["dw_hh"], grads["db_ih"], grads["db_hh"])
+        for fn, *args in more:
+            run(fn, *args)

@@ -42,7 +42,8 @@ def orthogonal_recurrent_(module, gain=1.0, seed=None):
     """Each gate block (H, H) of every ``weight_hh`` an orthogonal matrix × gain.
 
     Per block rather than per matrix so every gate's recurrent map is
-    norm-preserving on its own.
+    norm-preserving on its own. With an LSTM projection the blocks are
+    (H, P), P < H: they get orthonormal columns.
 
     Examples
     --------
@@ -60,7 +61,7 @@ def orthogonal_recurrent_(module, gain=1.0, seed=None):
         if not _is(name, "weight_hh"):
             continue
         for j in range(p.shape[0] // H):
-            q, r = np.linalg.qr(rng.standard_normal((H, H)))
+            q, r = np.linalg.qr(rng.standard_normal((H, p.shape[1])))
             # the sign fix makes q uniform over the orthogonal group (as torch)
             p[j * H:(j + 1) * H] = gain * q * np.sign(np.diag(r))
 
@@ -155,6 +156,9 @@ def keras_(module, seed=None):
     """Keras's defaults: Glorot-uniform input weights, orthogonal recurrent
     weights (per gate block), zero biases, and a unit forget bias for LSTM.
 
+    Keras has no LSTM projection; a ``weight_hr`` (P, H) gets the Glorot
+    uniform bound of a Keras ``Dense`` layer from H to P, √(6 / (H + P)).
+
     Examples
     --------
     >>> import numbarnn
@@ -166,6 +170,10 @@ def keras_(module, seed=None):
     rng = np.random.default_rng(seed)
     glorot_uniform_input_(module, seed=rng)
     orthogonal_recurrent_(module, seed=rng)
+    for name, p in module.params.items():
+        if _is(name, "weight_hr"):
+            bound = np.sqrt(6.0 / (p.shape[0] + p.shape[1]))
+            p[...] = rng.uniform(-bound, bound, p.shape)
     zeros_bias_(module)
     if module.kind == "lstm" and module.bias:
         unit_forget_bias_(module)

@@ -19,7 +19,8 @@ _COMMON_DOC = """
     hidden_size : int
         Features of the hidden state, H.
     num_layers : int, default 1
-        Stacked layers; layer l > 0 reads the D·H outputs of layer l − 1.
+        Stacked layers; layer l > 0 reads the D·H (D·P with ``proj_size``)
+        outputs of layer l − 1.
     {extra}bias : bool, default True
         Whether the layers have ``bias_ih``/``bias_hh``.
     batch_first : bool, default False
@@ -47,7 +48,9 @@ _COMMON_DOC = """
     params, grads : dict of str to ndarray
         ``weight_ih_l{{k}}`` (G·H, I or D·H), ``weight_hh_l{{k}}`` (G·H, H),
         ``bias_ih_l{{k}}``, ``bias_hh_l{{k}}`` (G·H,), with ``_reverse`` for the
-        reverse direction, in PyTorch's order.
+        reverse direction, in PyTorch's order. An LSTM with ``proj_size`` P
+        adds ``weight_hr_l{{k}}`` (P, H) after the biases, and its H in the
+        columns of ``weight_hh`` and of the input of layers k > 0 becomes P.
     dropout_rng : numpy.random.Generator
         Where dropout masks come from; replace it to fix the masks.
 """
@@ -97,10 +100,16 @@ class LSTM(RNNBase):
     >>> y, (h_n, c_n) = lstm.forward(np.ones((2, 5, 3)))
     >>> y.shape, h_n.shape, c_n.shape
     ((2, 5, 8), (2, 2, 4), (2, 2, 4))
+    >>> proj = numbarnn.LSTM(3, 4, proj_size=2, seed=0)
+    >>> y, (h_n, c_n) = proj.forward(np.ones((5, 2, 3)))
+    >>> y.shape, h_n.shape, c_n.shape, proj.params["weight_hr_l0"].shape
+    ((5, 2, 2), (1, 2, 2), (1, 2, 4), (2, 4))
     """.format(doc=_COMMON_DOC.format(
         extra="",
-        tail="proj_size : int, default 0\n        Only 0: projections "
-             "(PyTorch's ``weight_hr``) need kernel support that is not there yet.\n    "))
+        tail="proj_size : int, default 0\n        If > 0 (and < hidden_size), "
+             "PyTorch's projection: h_t = w_hr (o_t ⊙ tanh(c_t)),\n"
+             "        with ``weight_hr_l{k}`` (P, H); y and h_n then have P "
+             "features, c_n keeps H.\n    "))
 
     kind = "lstm"
     gate_count = 4
@@ -108,15 +117,18 @@ class LSTM(RNNBase):
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, proj_size=0, *, dtype=np.float64,
                  seed=None, init="pytorch"):
-        if not isinstance(proj_size, numbers.Integral) or proj_size < 0:
-            raise ValueError(f"proj_size must be an integer >= 0, got {proj_size!r}")
-        if proj_size > 0:
-            raise NotImplementedError(
-                f"LSTM(proj_size={proj_size}): projected LSTMs (PyTorch's weight_hr_l*) are "
-                "not supported yet; the kernels have no projection step. Use proj_size=0.")
-        self.proj_size = 0
+        if isinstance(proj_size, (bool, np.bool_)) or not isinstance(proj_size, numbers.Integral) \
+                or proj_size < 0:
+            # PyTorch: "proj_size should be a positive integer or zero to disable projections"
+            raise ValueError("proj_size should be a positive integer or zero to disable "
+                             f"projections, got {proj_size!r}")
+        if proj_size > 0 and isinstance(hidden_size, numbers.Integral) \
+                and proj_size >= hidden_size:
+            raise ValueError(f"proj_size has to be smaller than hidden_size, got "
+                             f"proj_size={proj_size} and hidden_size={hidden_size}")
+        self.proj_size = int(proj_size)
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, dtype, seed, init, ({}, {"proj_size": 0}))
+                         bidirectional, dtype, seed, init, ({}, {"proj_size": self.proj_size}))
 
 
 class GRU(RNNBase):

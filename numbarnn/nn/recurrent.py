@@ -52,6 +52,7 @@ class RNNBase(Module):
 
     kind = None      # "rnn", "lstm" or "gru": names the functional calls
     gate_count = 1   # G: weights are (G·H, ·)
+    proj_size = 0    # P > 0: an LSTM whose hidden state is projected to P
 
     def __init__(self, input_size, hidden_size, num_layers, bias, batch_first, dropout,
                  bidirectional, dtype, seed, init, extra=({}, {})):
@@ -78,15 +79,18 @@ class RNNBase(Module):
                             init=init if isinstance(init, str) else None)
         init_rng, self.dropout_rng = _split_seed(seed)
         G, H, D = self.gate_count, self.hidden_size, self.num_directions
+        R = self._out_size
         for layer in range(self.num_layers):
-            width = self.input_size if layer == 0 else D * H
+            width = self.input_size if layer == 0 else D * R
             for d in range(D):
                 s = self._suffix(layer, d)
                 self._add_param("weight_ih" + s, (G * H, width))
-                self._add_param("weight_hh" + s, (G * H, H))
+                self._add_param("weight_hh" + s, (G * H, R))
                 if self.bias:
                     self._add_param("bias_ih" + s, (G * H,))
                     self._add_param("bias_hh" + s, (G * H,))
+                if self.proj_size:  # PyTorch's order: after the biases
+                    self._add_param("weight_hr" + s, (self.proj_size, H))
         _init.apply(self, "pytorch" if init is None else init, init_rng)
         self._tape = None
 
@@ -94,6 +98,11 @@ class RNNBase(Module):
     def num_directions(self):
         """2 when bidirectional, else 1."""
         return 2 if self.bidirectional else 1
+
+    @property
+    def _out_size(self):
+        """The size of h and of each direction's output: P, or H without a projection."""
+        return self.proj_size or self.hidden_size
 
     @property
     def _options(self):
@@ -107,7 +116,7 @@ class RNNBase(Module):
         s = self._suffix(layer, direction)
         p = self.params
         return (p["weight_ih" + s], p["weight_hh" + s], p.get("bias_ih" + s),
-                p.get("bias_hh" + s))
+                p.get("bias_hh" + s), p.get("weight_hr" + s))
 
     # -- argument checks ----------------------------------------------------
     def _check_array(self, name, a, shape):
@@ -135,9 +144,11 @@ class RNNBase(Module):
         return arr.astype(np.int64)
 
     def _check_state(self, name, state, B, plan, allow_none_parts=False):
-        """A list over (layer, direction) of state tuples (B, H), sorted copies."""
-        n, H = self.num_layers * self.num_directions, self.hidden_size
+        """A list over (layer, direction) of state tuples (B, ·), sorted copies:
+        h is (B, P) with a projection, c (B, H)."""
+        n = self.num_layers * self.num_directions
         parts = ("h", "c") if self.kind == "lstm" else ("h",)
+        widths = (self._out_size, self.hidden_size)
         if state is None:
             state = (None,) * len(parts)
         elif self.kind == "lstm":
@@ -147,7 +158,7 @@ class RNNBase(Module):
         else:
             state = (state,)
         arrays = []
-        for part, s in zip(parts, state):
+        for part, s, H in zip(parts, state, widths):
             if s is None:
                 arrays.append(np.zeros((n, B, H), self.dtype))
             else:
@@ -175,7 +186,8 @@ class RNNBase(Module):
             In the layer's dtype.
         state : ndarray (L·D, B, H) or, for LSTM, a pair (h_0, c_0), optional
             Initial states, PyTorch's layout (row ``l·D + d`` for layer l,
-            direction d); None means zeros.
+            direction d); None means zeros. With ``proj_size`` P, h_0 is
+            (L·D, B, P) and c_0 (L·D, B, H).
         lengths : array_like of int, shape (B,), optional
             Valid steps of each sequence (0 ≤ length ≤ T). Outputs past a
             sequence's length are zero, its final state is the one at its
@@ -190,13 +202,15 @@ class RNNBase(Module):
 
         Returns
         -------
-        y : ndarray, shape (T, B, D·H) (or (B, T, D·H))
-        state : ndarray (L·D, B, H), or a pair (h_n, c_n) for LSTM
+        y : ndarray, shape (T, B, D·H) (or (B, T, D·H)); D·P with ``proj_size``
+        state : ndarray (L·D, B, H), or a pair (h_n, c_n) for LSTM (h_n
+            (L·D, B, P) with ``proj_size``)
         gates : dict, only with ``return_gates``
             ``gates["l0"]``, ``gates["l0_reverse"]``, … each a dict of arrays
             (T, B, H) laid out like ``y``: LSTM ``i, f, g, o`` and cell
-            states ``c``; GRU ``r, z, n`` (numbarnn's z: PyTorch's is 1 − z);
-            RNN ``h``. Zero past each sequence's length.
+            states ``c`` (size H also with ``proj_size``); GRU ``r, z, n``
+            (numbarnn's z: PyTorch's is 1 − z); RNN ``h``. Zero past each
+            sequence's length.
 
         Examples
         --------
@@ -214,7 +228,7 @@ class RNNBase(Module):
         state0 = self._check_state("state", state, B, plan)
         keep = self.training if keep_cache is None else bool(keep_cache)
         training = keep or bool(return_gates)
-        D, H = self.num_directions, self.hidden_size
+        D, H, R = self.num_directions, self.hidden_size, self._out_size
         inp = plan.sort(xt)
         records, masks, finals, in_shapes, gates = [], [], [], [], {}
         for layer in range(self.num_layers):
@@ -234,7 +248,7 @@ class RNNBase(Module):
                         k: self._layout(plan.reverse(v) if d else v, plan) for k, v in g.items()}
             out = outs[0] if D == 1 else np.concatenate(outs, axis=2)
             if self.training and self.dropout > 0 and layer < self.num_layers - 1:
-                mask = self._dropout_mask((T, B, D * H), plan)
+                mask = self._dropout_mask((T, B, D * R), plan)
                 out = out * mask
                 masks.append(mask)
             inp = out
@@ -293,7 +307,7 @@ class RNNBase(Module):
             raise RuntimeError("backward needs a forward pass that kept its cache: call "
                                "forward in training mode (or with keep_cache=True) first; "
                                "a backward pass frees the cache unless retain_cache=True")
-        plan, D, H = tape.plan, self.num_directions, self.hidden_size
+        plan, D, H = tape.plan, self.num_directions, self._out_size
         y_shape = (plan.T, plan.B, D * H)
         if dy is None:
             g = np.zeros(y_shape, self.dtype)
@@ -315,7 +329,8 @@ class RNNBase(Module):
                 dx = dx_d if dx is None else dx + dx_d
                 if dw is not None:
                     s = self._suffix(layer, d)
-                    for name, gw in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh"), dw):
+                    for name, gw in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh",
+                                         "weight_hr"), dw):
                         if gw is not None:
                             self.grads[name + s] += gw
             # the input of this layer was the previous layer's output × mask
@@ -341,7 +356,7 @@ class RNNBase(Module):
 
         Returns
         -------
-        y_t : ndarray, shape (B, H)
+        y_t : ndarray, shape (B, H) (B, P with ``proj_size``)
         state : the new state
 
         Raises

@@ -11,7 +11,10 @@ backward pass its final-state gradient sits in the same rows until the
 segment that ends at its length picks it up. Gradients are therefore
 exactly those of running each sequence alone (PackedSequence semantics).
 
-The state is a tuple: ``(h,)`` for RNN and GRU, ``(h, c)`` for LSTM.
+The state is a tuple: ``(h,)`` for RNN and GRU, ``(h, c)`` for LSTM. The
+weights are ``(w_ih, w_hh, b_ih, b_hh)``, and an LSTM's may add its
+projection ``w_hr`` (None: no projection) as a fifth entry; with one, h and
+y have the projection's size P and c keeps H.
 """
 import numpy as np
 
@@ -23,18 +26,22 @@ GATE_NAMES = {"rnn": ("h",), "lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n"
 def cell_forward(kind, opts, x, weights, state, training):
     """The functional forward of ``kind`` with tuple states: (y, state, cache)."""
     if kind == "lstm":
-        y, h, c, cache = F.lstm_forward(x, *weights, state[0], state[1], training=training)
+        w_hr = weights[4] if len(weights) > 4 else None
+        y, h, c, cache = F.lstm_forward(x, *weights[:4], state[0], state[1], w_hr=w_hr,
+                                        training=training)
         return y, (h, c), cache
     fn = F.rnn_forward if kind == "rnn" else F.gru_forward
-    y, h, cache = fn(x, *weights, state[0], training=training, **opts)
+    y, h, cache = fn(x, *weights[:4], state[0], training=training, **opts)
     return y, (h,), cache
 
 
 def cell_backward(kind, cache, dy, dstate):
-    """The functional backward of ``kind``: (dx, dstate0, (dw_ih, dw_hh, db_ih, db_hh))."""
+    """The functional backward of ``kind``: (dx, dstate0, (dw_ih, dw_hh, db_ih, db_hh)),
+    with an LSTM's ``dw_hr`` as a fifth weight gradient (None without a projection)."""
     if kind == "lstm":
         g = F.lstm_backward(cache, dy, dstate[0], dstate[1])
-        return g.dx, (g.dh0, g.dc0), (g.dw_ih, g.dw_hh, g.db_ih, g.db_hh)
+        return g.dx, (g.dh0, g.dc0), (g.dw_ih, g.dw_hh, g.db_ih, g.db_hh,
+                                      getattr(g, "dw_hr", None))
     fn = F.rnn_backward if kind == "rnn" else F.gru_backward
     g = fn(cache, dy, dstate[0])
     return g.dx, (g.dh0,), (g.dw_ih, g.dw_hh, g.db_ih, g.db_hh)
@@ -49,7 +56,8 @@ def cache_gates(kind, cache):
     T = cache.x.shape[0]  # the buffers keep one step even when T == 0
     if kind == "rnn":
         return {"h": cache.y[:T]}
-    H = cache.w_hh.shape[1]
+    G = len(GATE_NAMES[kind])
+    H = cache.gates.shape[2] // G  # not w_hh's columns: those are P with a projection
     out = {name: cache.gates[:T, :, j * H:(j + 1) * H]
            for j, name in enumerate(GATE_NAMES[kind])}
     if kind == "lstm":
@@ -126,7 +134,7 @@ def direction_forward(kind, opts, x, weights, state0, plan, training):
 
     Returns
     -------
-    y : ndarray (T, B, H)
+    y : ndarray (T, B, H) (P with a projection)
         Zero past each sequence's length.
     state : tuple of ndarray (B, H)
         Each sequence's state at its last valid step.

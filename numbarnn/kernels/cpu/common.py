@@ -156,3 +156,19 @@ def weight_grads(x, w_ih, h0, y, aux, split, dg_x, dg_h, dx, dw_ih, dw_hh, db_ih
     if g1 > s0:
         gemm(True, False, g1 - s0, H, TB, 1.0, gh.reshape(-1)[s0:], GH, aux, H, 1.0,
              dw_hh[s0:], H)
+
+
+@kernel
+def projection_grads(dyh, ms, dw_hr, part, parts):
+    """dw_hr += Σ_t dyh_tᵀ m_t over all T·B rows, this share's rows of dw_hr.
+
+    ``dyh`` (T, B, P) is the gradient of the projected states h_t, ``ms``
+    (T, B, H) the unprojected m_t (the LSTM's projection, ``w_hr`` (P, H)).
+    One GEMM per share; shares own disjoint rows of ``dw_hr``.
+    """
+    P, H = dw_hr.shape[0], dw_hr.shape[1]
+    TB = dyh.shape[0] * dyh.shape[1]
+    p0, p1 = share(P, part, parts)
+    if p1 > p0 and TB > 0:
+        gemm(True, False, p1 - p0, H, TB, 1.0, dyh.reshape(-1)[p0:], P, ms, H, 1.0,
+             dw_hr[p0:], H)

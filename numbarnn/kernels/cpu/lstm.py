@@ -11,7 +11,16 @@ all owned by the caller:
     allocates nothing proportional to T.
 ``cs`` (Tc, B, H)
     cell states, indexed modulo Tc (all of them when training).
+``ms`` (Tc, B, H)
+    with a projection only: m_t = o_t ⊙ tanh(c_t), indexed modulo Tc.
+
+Projection (PyTorch's ``proj_size``): with ``w_hr`` (P, H), P < H, the
+recurrent state is h_t = w_hr m_t (size P), and ``y``, ``h0``, ``w_hh``
+(4H, P) have P columns. An empty ``w_hr`` (0, H) means no projection: then
+m_t is h_t, written straight into ``y`` as before, and ``ms`` is not read.
 """
+import numpy as np
+
 from ..._jit import kernel
 from .cell import lstm_cell, lstm_cell_backward
 from .common import matmul_acc, matmul_grad, share
@@ -33,10 +42,17 @@ def _cell_row(g, c_prev, c, h, H):
 
 
 @kernel
-def lstm_forward(gates, t0, n, w_hh, w_hhT, h0, c0, y, cs, part, parts):
-    """Steps t0 … t0+n−1 for this share of the batch rows, writing y and cs."""
+def lstm_forward(gates, t0, n, w_hh, w_hhT, w_hr, w_hrT, h0, c0, y, cs, ms, part, parts):
+    """Steps t0 … t0+n−1 for this share of the batch rows, writing y and cs
+    (and ms with a projection).
+
+    ``w_hrT`` is the layout :func:`common.transposed_hidden_weights` chose
+    for ``w_hr`` (P, H) (ignored without a projection).
+    """
     b0, b1 = share(y.shape[1], part, parts)
-    H = w_hh.shape[1]
+    H = w_hh.shape[0] // 4
+    P = y.shape[2]
+    proj = w_hr.shape[0] > 0
     Tc = gates.shape[0]
     for t in range(t0, t0 + n):
         h_prev = (h0 if t == 0 else y[t - 1])[b0:b1]
@@ -44,9 +60,17 @@ def lstm_forward(gates, t0, n, w_hh, w_hhT, h0, c0, y, cs, part, parts):
         g = gates[t - t0][b0:b1]
         matmul_acc(h_prev, w_hh, w_hhT, g, 4 * H, 4 * H)
         c = cs[t % Tc][b0:b1]
-        h = y[t][b0:b1]
+        # without a projection m_t is h_t: the cell writes y directly
+        m = (ms[t % Tc] if proj else y[t])[b0:b1]
         for b in range(b1 - b0):
-            _cell_row(g[b], c_prev[b], c[b], h[b], H)
+            _cell_row(g[b], c_prev[b], c[b], m[b], H)
+        if proj:
+            h = y[t][b0:b1]
+            for b in range(b1 - b0):
+                hb = h[b]
+                for k in range(P):
+                    hb[k] = 0.0
+            matmul_acc(m, w_hr, w_hrT, h, P, P)
 
 
 @kernel
@@ -64,20 +88,39 @@ def _cell_row_backward(g, c, c_prev, dh, dy, dc, dg, H):
 
 
 @kernel
-def lstm_backward(w_hh, h0, c0, y, gates, cs, dy, dh, dc, dgates, part, parts):
+def lstm_backward(w_hh, w_hr, h0, c0, y, gates, cs, dy, dh, dc, dm, dyh, dgates, part,
+                  parts):
     """The time loop of backpropagation for this share of the batch rows.
 
-    ``dh`` and ``dc`` (B, H) hold dh_n and dc_n on entry and dh0 and dc0 on
-    return; ``dgates`` (T, B, 4H) receives the pre-activation gradients that
-    ``common.weight_grads`` turns into dx and the weight gradients.
+    ``dh`` (B, P) and ``dc`` (B, H) hold dh_n and dc_n on entry and dh0 and
+    dc0 on return; ``dgates`` (T, B, 4H) receives the pre-activation
+    gradients that ``common.weight_grads`` turns into dx and the weight
+    gradients. With a projection, ``dm`` (B, H) is scratch and ``dyh``
+    (T, B, P) receives dy_t + dh_t of every step (the gradient of h_t, which
+    ``common.projection_grads`` turns into dw_hr); without one (``w_hr`` of
+    shape (0, H)) neither is touched.
     """
     b0, b1 = share(y.shape[1], part, parts)
     T = y.shape[0]
-    H = w_hh.shape[1]
+    H = w_hh.shape[0] // 4
+    P = y.shape[2]
+    proj = w_hr.shape[0] > 0
+    zero = np.zeros_like(dc[0])
     dhs, dcs = dh[b0:b1], dc[b0:b1]
     for t in range(T - 1, -1, -1):
         c_prev = (c0 if t == 0 else cs[t - 1])[b0:b1]
         g, c, d, dyt = gates[t][b0:b1], cs[t][b0:b1], dgates[t][b0:b1], dy[t][b0:b1]
-        for b in range(b1 - b0):
-            _cell_row_backward(g[b], c[b], c_prev[b], dhs[b], dyt[b], dcs[b], d[b], H)
+        if proj:
+            # h_t = w_hr m_t: the gradient of h_t goes to m_t through w_hr
+            dht = dyh[t][b0:b1]
+            for b in range(b1 - b0):
+                for k in range(P):
+                    dht[b, k] = dhs[b, k] + dyt[b, k]
+            dms = dm[b0:b1]
+            matmul_grad(dht, P, w_hr, P, dms, 0.0)
+            for b in range(b1 - b0):
+                _cell_row_backward(g[b], c[b], c_prev[b], dms[b], zero, dcs[b], d[b], H)
+        else:
+            for b in range(b1 - b0):
+                _cell_row_backward(g[b], c[b], c_prev[b], dhs[b], dyt[b], dcs[b], d[b], H)
         matmul_grad(d, 4 * H, w_hh, 4 * H, dhs, 0.0)

@@ -32,13 +32,14 @@ from .cli import main
 from .contenders import Unavailable, check_agreement, make_callable, torch_or_none
 from .numpy_loop import numpy_backward, numpy_forward
 from .runner import (
-    NUMPY_MAX_S, Timing, machine_info, set_threads, time_case, wait_for_idle, warm_up,
+    NUMPY_MAX_S, Timing, machine_info, numbarnn_threads, set_threads, time_case, wait_for_idle,
+    warm_up,
 )
 
 __all__ = [
     "CELLS", "CONTENDERS", "DTYPES", "GATES", "MODES", "NUMPY_MAX_S", "SHAPES",
     "SMOKE_SHAPES", "Case", "Shape", "Timing", "Unavailable", "check_agreement",
-    "iter_cases", "machine_info", "main", "make_callable", "make_data",
+    "iter_cases", "machine_info", "main", "make_callable", "make_data", "numbarnn_threads",
     "numpy_backward", "numpy_forward", "resolve_shapes", "set_threads",
     "time_case", "torch_or_none", "wait_for_idle", "warm_up",
 ]

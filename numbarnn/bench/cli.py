@@ -62,15 +62,16 @@ def _parser():
     p.add_argument("--numpy-max", type=float, default=NUMPY_MAX_S,
                    help="skip numpy where one call takes longer, seconds (%(default)s)")
     p.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
-                   help="before each row, wait up to this long for the CPUs to be idle "
-                   "(shared machines; Linux only; default: do not wait)")
+                   help="shared machines (Linux): before each row, and before retaking a "
+                   "sample that other processes disturbed (up to 3 times), wait up to this "
+                   "long for idle CPUs (default: no waiting, no retries)")
     p.add_argument("--quick", action="store_true",
                    help="CI subset: float32, shape S2s, 3 rounds (explicit options win)")
     p.add_argument("--check", action="store_true",
                    help="add a column: largest relative deviation of any contender from numpy")
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
-                   help="cuda is not available yet (exits with status 2)")
+                   help="cuda: points to the GPU benchmark (exits with status 2)")
     return p
 
 
@@ -104,7 +105,8 @@ def _timing_text(t):
         return "-"
     if t.median is None:
         return t.note.split(":")[0]  # "n/a" or "skip"
-    return _fmt_time(t.median)
+    # '*': some samples ran while other processes kept the CPUs busy.
+    return _fmt_time(t.median) + ("*" if t.disturbed else "")
 
 
 def _settings(args):
@@ -136,7 +138,9 @@ def _run_row(case, opts, args):
         errs = check_agreement(case, args.contenders, data)
         err = f"{max(errs.values()):.1e}" if errs else "-"
     res = time_case(case, args.contenders, rounds=opts["rounds"], pause=opts["pause"],
-                    min_sample=opts["min_sample"], numpy_max=args.numpy_max, data=data)
+                    min_sample=opts["min_sample"], numpy_max=args.numpy_max,
+                    retries=3 if args.wait_idle > 0 else 0, wait_idle=args.wait_idle,
+                    data=data)
     med = {c: (res[c].median if c in res else None) for c in CONTENDERS}
     ratios = {c: _ratio(med[c], med["numbarnn"]) for c in ("torch", "numpy")}
     print(_row([case.cell, case.dtype, case.mode, case.shape, ",".join(map(str, case.dims)),
@@ -172,8 +176,10 @@ def main(argv=None) -> int:
     """
     args = _parser().parse_args(argv)
     if args.device == "cuda":
-        print("numbarnn bench: --device cuda is not available yet: numbarnn.functional "
-              "has no GPU path to benchmark in this version; use --device cpu.",
+        print("numbarnn bench: this table is the CPU one. On a machine with a CUDA GPU, "
+              "`bash scripts/device_check.sh` runs the CUDA tests and times the GPU kernels "
+              "against cuDNN (cuDNN/numbarnn ratios, S1-S7), or run "
+              "`python -m pytest bench/test_bench_cuda.py --benchmark-group-by=group`.",
               file=sys.stderr)
         return 2
     if (args.rounds is not None and args.rounds < 1) or (
@@ -195,7 +201,8 @@ def main(argv=None) -> int:
               "recent run of ours); timings will be noisy; see --wait-idle", file=sys.stderr)
     print(f"# rounds={opts['rounds']} pause={opts['pause']}s min_sample={opts['min_sample']}s; "
           "times are medians per call; ratio = other/numbarnn (>1: numbarnn faster); "
-          "gru uses reset_after=True (torch's form)")
+          "gru uses reset_after=True (torch's form); "
+          "* = some samples disturbed by other processes")
     header = _row([name for name, _ in _COLUMNS], "max_err" if args.check else None)
     print(header)
     print("-" * len(header), flush=True)

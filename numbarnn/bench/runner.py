@@ -23,8 +23,8 @@ from .cases import CONTENDERS, Case, make_data
 from .contenders import Unavailable, make_callable, torch_or_none
 
 __all__ = [
-    "NUMPY_MAX_S", "Timing", "machine_info", "set_threads", "time_case", "wait_for_idle",
-    "warm_up",
+    "NUMPY_MAX_S", "Timing", "machine_info", "numbarnn_threads", "set_threads", "time_case",
+    "wait_for_idle", "warm_up",
 ]
 
 _blas_limits = None  # threadpoolctl's limiter, when set_threads made one
@@ -38,13 +38,16 @@ class Timing:
     """Result of one contender on one case.
 
     ``median`` is seconds per call, or None with ``note`` saying why
-    (``"n/a: torch is not installed"``, ``"skip: ..."``).
+    (``"n/a: torch is not installed"``, ``"skip: ..."``). ``disturbed``
+    counts samples during which other processes kept a CPU busy (Linux).
     """
 
     median: float | None
     samples: list = field(default_factory=list)
     number: int = 1  # calls per sample
     note: str = ""
+    retried: int = 0  # samples taken again because other processes used the CPUs
+    disturbed: int = 0  # samples kept although other processes used the CPUs
 
 
 def warm_up(fn) -> float:
@@ -71,6 +74,8 @@ def time_case(
     min_sample: float = 0.02,
     budget: float = 10.0,
     numpy_max: float = NUMPY_MAX_S,
+    retries: int = 0,
+    wait_idle: float = 0.0,
     data=None,
 ) -> dict:
     """Time the contenders on one case, interleaved, and return medians.
@@ -93,6 +98,11 @@ def time_case(
         gets fewer rounds (at least 3), e.g. torch's float64 GRU at S6.
     numpy_max : float, optional
         Skip the numpy peer if one warm call takes longer (seconds).
+    retries : int, optional
+        Take a sample again, up to this many times, when other processes
+        used the CPUs during it (see :func:`wait_for_idle`).
+    wait_idle : float, optional
+        Before such a retry, wait up to this long for idle CPUs.
     data : dict, optional
         From :func:`make_data`; made from ``case`` when None.
 
@@ -135,48 +145,91 @@ def time_case(
             number, n_rounds = plan[name]
             if r >= n_rounds:
                 continue
-            time.sleep(pause)
-            # The first call after a pause wakes sleeping worker threads and
-            # ran up to 5x slower for torch (20% for numbarnn) on the 2-core
-            # VM; one untimed call makes every sample a back-to-back call.
-            fn()
-            # As timeit does: a collection in the middle of a sample is noise.
-            gc.disable()
-            try:
-                t0 = time.perf_counter()
-                for _ in range(number):
-                    fn()
-                dt = time.perf_counter() - t0
-            finally:
-                gc.enable()
-            out[name].samples.append(dt / number)
+            timing = out[name]
+            for attempt in range(retries + 1):
+                # Watched from before the pause: /proc/stat counts in 10 ms
+                # ticks, too coarse for a 20 ms sample alone.
+                t_start, cpu_start = time.perf_counter(), _cpu_busy_seconds()
+                time.sleep(pause)
+                # The first call after a pause wakes sleeping worker threads
+                # and ran up to 5x slower for torch (20% for numbarnn) on the
+                # 2-core VM; one untimed call makes every sample back to back.
+                fn()
+                dt = _sample(fn, number)
+                others = _others_cpu(cpu_start, _cpu_busy_seconds())
+                # Another process on these cores slowed torch's OpenMP loops
+                # up to 100x and numbarnn's barely: such a sample is no ratio.
+                disturbed = others is not None and others > max(
+                    0.03, 0.25 * (time.perf_counter() - t_start))
+                if not disturbed or attempt == retries:
+                    break
+                timing.retried += 1
+                wait_for_idle(wait_idle)
+            timing.disturbed += disturbed
+            timing.samples.append(dt / number)
     for t in out.values():
         if t.samples:
             t.median = statistics.median(t.samples)
     return out
 
 
+def _cpu_busy_seconds():
+    """(busy CPU seconds of all processes, of this one) so far; None off Linux."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:9]]
+    except OSError:
+        return None
+    # user nice system idle iowait irq softirq steal: steal is the host
+    # running other guests on our cores, which hurts just the same.
+    busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7]
+    return busy / os.sysconf("SC_CLK_TCK"), time.process_time()
+
+
+def _others_cpu(before, after):
+    """CPU seconds other processes used between two :func:`_cpu_busy_seconds`."""
+    if before is None or after is None:
+        return None
+    return (after[0] - before[0]) - (after[1] - before[1])
+
+
+def _sample(fn, number):
+    """Seconds for ``number`` back-to-back calls."""
+    # As timeit does: a collection in the middle of a sample is noise.
+    gc.disable()
+    try:
+        t0 = time.perf_counter()
+        for _ in range(number):
+            fn()
+        return time.perf_counter() - t0
+    finally:
+        gc.enable()
+
+
 def numbarnn_threads() -> int:
-    """numbarnn's thread count: ``numbarnn.get_num_threads()``, else numba's.
+    """numbarnn's thread count: ``numbarnn.get_num_threads()``, else the cores.
 
     Examples
     --------
-    >>> from numbarnn.bench.runner import numbarnn_threads
+    >>> from numbarnn.bench import numbarnn_threads
     >>> numbarnn_threads() >= 1
     True
     """
     import numbarnn
 
     get = getattr(numbarnn, "get_num_threads", None)
-    if get is None:
-        import numba
-
-        return numba.get_num_threads()
-    return get()
+    return get() if get is not None else (os.cpu_count() or 1)
 
 
 def set_threads(n: int) -> list:
-    """Use ``n`` threads in numbarnn, numba, torch and BLAS.
+    """Use ``n`` threads in numbarnn, torch and BLAS.
+
+    numba's own thread pool is left alone: numbarnn does not use it, and
+    starting it (``numba.set_num_threads`` or ``get_num_threads``) loads the
+    system libgomp, which a torch imported afterwards then shares instead
+    of its bundled one; torch's loops ran 30-100x slower in that process
+    whenever another process was busy. torch is imported first for the same
+    reason.
 
     Parameters
     ----------
@@ -189,13 +242,12 @@ def set_threads(n: int) -> list:
 
     Examples
     --------
-    >>> from numbarnn.bench import set_threads
-    >>> from numbarnn.bench.runner import numbarnn_threads
+    >>> from numbarnn.bench import numbarnn_threads, set_threads
     >>> set_threads(numbarnn_threads())
     []
     """
     global _blas_limits
-    import numba
+    torch = torch_or_none()
     import numbarnn
     import scipy.linalg.cython_blas  # noqa: F401 - load numbarnn's BLAS so the limit reaches it
     import threadpoolctl
@@ -203,11 +255,8 @@ def set_threads(n: int) -> list:
     warnings = []
     if hasattr(numbarnn, "set_num_threads"):
         numbarnn.set_num_threads(n)
-    limit = numba.config.NUMBA_NUM_THREADS
-    numba.set_num_threads(min(n, limit))
-    if n > limit:
-        warnings.append(f"numba allows at most {limit} threads (NUMBA_NUM_THREADS)")
-    torch = torch_or_none()
+    else:
+        warnings.append("this numbarnn has no set_num_threads; its thread count is unchanged")
     if torch is not None:
         torch.set_num_threads(n)
     # Kept alive on purpose: the limit lasts as long as the object.
@@ -249,7 +298,7 @@ def machine_info() -> dict:
     --------
     >>> from numbarnn.bench import machine_info
     >>> info = machine_info()
-    >>> info["cpu_count"] > 0 and "numba_threads" in info
+    >>> info["cpu_count"] > 0 and "numbarnn_threads" in info
     True
     """
     import numba
@@ -265,9 +314,19 @@ def machine_info() -> dict:
         "numpy": _version("numpy"),
         "torch": torch.__version__ if torch is not None else "not installed",
         "numbarnn_threads": numbarnn_threads(),
-        "numba_threads": numba.get_num_threads(),
         "torch_threads": torch.get_num_threads() if torch is not None else None,
     }
+    try:
+        import threadpoolctl
+
+        # Which BLAS/OpenMP libraries are loaded: torch's OpenMP should be
+        # torch/lib/libgomp.so.1; a system libgomp alone means torch runs on
+        # that one (see set_threads).
+        info["threadpools"] = [
+            f"{p['internal_api']}:{os.path.join(*p['filepath'].split(os.sep)[-2:])}"
+            f":{p['num_threads']}" for p in threadpoolctl.threadpool_info()]
+    except ImportError:
+        pass
     if hasattr(os, "getloadavg"):
         info["load_avg_1min"] = round(os.getloadavg()[0], 2)
     env = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
@@ -276,12 +335,6 @@ def machine_info() -> dict:
     if env:
         info["thread_env"] = env
     return info
-
-
-def _cpu_times():
-    with open("/proc/stat") as f:
-        fields = [int(v) for v in f.readline().split()[1:8]]
-    return sum(fields), fields[3] + fields[4]  # total, idle + iowait
 
 
 def wait_for_idle(max_wait: float, busy_max: float = 0.1, window: float = 1.0):
@@ -320,10 +373,9 @@ def wait_for_idle(max_wait: float, busy_max: float = 0.1, window: float = 1.0):
     if not os.path.exists("/proc/stat"):
         return 0.0, None
     while True:
-        total0, idle0 = _cpu_times()
+        before = _cpu_busy_seconds()
         time.sleep(window)
-        total1, idle1 = _cpu_times()
-        busy = 1.0 - (idle1 - idle0) / max(total1 - total0, 1)
+        busy = (_cpu_busy_seconds()[0] - before[0]) / (window * (os.cpu_count() or 1))
         waited = time.perf_counter() - t_start
         if busy <= busy_max:
             return waited, True

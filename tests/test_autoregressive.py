@@ -32,15 +32,15 @@ def _close(a, b, rtol=RTOL):
 
 
 # -- univariate: statsmodels AutoReg -------------------------------------------
-@pytest.mark.parametrize("trend", ["n", "c", "ct"])
-@pytest.mark.parametrize("order", [0, 1, 2, 9])
+# (order 0 with no trend has no regressors: statsmodels cannot fit it, so
+# that pair is not generated)
+@pytest.mark.parametrize("trend, order", [(t, k) for t in ("n", "c", "ct") for k in (0, 1, 2, 9)
+                                          if (t, k) != ("n", 0)])
 def test_matches_autoreg_on_sunspots(trend, order):
     pytest.importorskip("statsmodels")
     from statsmodels.tsa.ar_model import AutoReg
 
     y = _sunspots()
-    if order == 0 and trend == "n":
-        pytest.skip("statsmodels has no model without regressors")
     res = AutoReg(y, lags=order, trend=trend).fit()
     m = AutoRegressive(order, trend=trend).fit(y)
     kt = {"n": 0, "c": 1, "ct": 2}[trend]

@@ -49,10 +49,24 @@ def pytest_addoption(parser):
     )
 
 
+def _is_smoke(config):
+    """A smoke run: ``--bench-shapes=smoke``, or ``--benchmark-disable`` without a choice."""
+    spec = config.getoption("--bench-shapes")
+    if spec is None:
+        return config.getoption("benchmark_disable", default=False)
+    return spec == "smoke"
+
+
+@pytest.fixture(scope="session")
+def bench_smoke(request):
+    """True in a smoke run, where the benchmarks use their small sizes."""
+    return _is_smoke(request.config)
+
+
 def _shapes(config):
     spec = config.getoption("--bench-shapes")
     if spec is None:
-        spec = "smoke" if config.getoption("benchmark_disable", default=False) else "all"
+        spec = "smoke" if _is_smoke(config) else "all"
     try:
         return resolve_shapes(spec)
     except ValueError as exc:

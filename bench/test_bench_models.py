@@ -33,16 +33,9 @@ SMOKE = dict(markov=10_000, pomegranate=1_000, ar=2_000, var=1_000)
 AR_ORDER, VAR_ORDER, VAR_D = 10, 4, 3
 
 
-def _smoke(config):
-    spec = config.getoption("--bench-shapes")
-    if spec is None:
-        return config.getoption("benchmark_disable", default=False)
-    return spec == "smoke"
-
-
 @pytest.fixture(scope="module")
-def sizes(request):
-    return SMOKE if _smoke(request.config) else FULL
+def sizes(bench_smoke):
+    return SMOKE if bench_smoke else FULL
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -30,16 +30,9 @@ FULL = dict(ar=200, ar_T=2000, lstm=20, lstm_T=1000, epochs=15)
 SMOKE = dict(ar=20, ar_T=300, lstm=4, lstm_T=200, epochs=2)
 
 
-def _smoke(config):
-    spec = config.getoption("--bench-shapes")
-    if spec is None:
-        return config.getoption("benchmark_disable", default=False)
-    return spec == "smoke"
-
-
 @pytest.fixture(scope="module")
-def sizes(request):
-    return SMOKE if _smoke(request.config) else FULL
+def sizes(bench_smoke):
+    return SMOKE if bench_smoke else FULL
 
 
 def _ar_series(n, T):

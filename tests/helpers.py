@@ -207,3 +207,16 @@ def rng_for(*parts):
     """A Generator seeded from the test's parameters (stable across runs,
     unlike ``hash`` of a string)."""
     return np.random.default_rng(zlib.crc32(repr(parts).encode()))
+
+
+def check_against_reference(variant, shape, dtype, bias=True, state=True, tag=()):
+    """numbarnn's outputs and gradients against the oracle at one shape
+    (the oracle computes in float64 whatever the inputs' dtype)."""
+    T, B, I, H = shape
+    rng = rng_for(*tag, variant.id, shape, np.dtype(dtype).name, bias, state)
+    inp = variant.make_inputs(rng, T, B, I, H, dtype, bias, state)
+    cot = variant.make_cotangents(rng, T, B, H, dtype)
+    outs, grads = variant.forward_backward(inp, cot)
+    assert_all_close(outs, variant.ref_forward(inp), dtype)
+    assert_all_close(grads, variant.ref_backward(inp, cot), dtype)
+    return inp, outs

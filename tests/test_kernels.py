@@ -8,20 +8,10 @@ import numpy as np
 import pytest
 
 from helpers import (DTYPE_PARAMS, SHAPE_PARAMS, VARIANT_PARAMS, assert_all_close,
-                     rng_for)
+                     check_against_reference, rng_for)
 
 BIAS_STATE = [(True, True), (False, False), (True, False), (False, True),
               ("b_ih", "h0"), ("b_hh", "c0")]
-
-
-def check_against_reference(variant, shape, dtype, bias, state):
-    T, B, I, H = shape
-    rng = rng_for(variant.id, shape, np.dtype(dtype).name, bias, state)
-    inp = variant.make_inputs(rng, T, B, I, H, dtype, bias, state)
-    cot = variant.make_cotangents(rng, T, B, H, dtype)
-    outs, grads = variant.forward_backward(inp, cot)
-    assert_all_close(outs, variant.ref_forward(inp), dtype)
-    assert_all_close(grads, variant.ref_backward(inp, cot), dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPE_PARAMS)

@@ -11,7 +11,7 @@ import pytest
 
 from numbarnn.functional import gru, lstm, rnn
 
-from helpers import DTYPE_PARAMS, VARIANT_PARAMS, assert_all_close, rng_for
+from helpers import DTYPE_PARAMS, VARIANT_PARAMS, check_against_reference
 
 
 def stored_layout(w_hh, batch):
@@ -24,12 +24,4 @@ def stored_layout(w_hh, batch):
 def test_stored_layout_matches_reference(variant, dtype, shape, monkeypatch):
     for module in (rnn, lstm, gru):
         monkeypatch.setattr(module, "transposed_hidden_weights", stored_layout)
-    T, B, I, H = shape
-    rng = rng_for("layout", variant.id, np.dtype(dtype).name, shape)
-    inp = variant.make_inputs(rng, T, B, I, H, dtype)
-    cot = variant.make_cotangents(rng, T, B, H, dtype)
-    outs, grads = variant.forward_backward(inp, cot)
-    inp64 = {k: None if v is None else v.astype(np.float64) for k, v in inp.items()}
-    cot64 = {k: v.astype(np.float64) for k, v in cot.items()}
-    assert_all_close(outs, variant.ref_forward(inp64), dtype)
-    assert_all_close(grads, variant.ref_backward(inp64, cot64), dtype)
+    check_against_reference(variant, shape, dtype, tag=("layout",))

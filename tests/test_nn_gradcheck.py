@@ -6,6 +6,8 @@ import pytest
 
 import numbarnn
 
+from helpers import fd_gradient
+
 T, B, I, H = 5, 3, 2, 3
 LENGTHS = np.array([5, 2, 4])
 
@@ -50,15 +52,7 @@ def fd_check(layer, batch_first=False, lengths=None, mask_seed=None, eps=1e-6, t
     checks += [(name, p, layer.grads[name]) for name, p in layer.params.items()]
     worst = 0.0
     for name, a, grad in checks:
-        num = np.zeros_like(a)
-        for idx in np.ndindex(a.shape):
-            keep = a[idx]
-            a[idx] = keep + eps
-            plus = loss()
-            a[idx] = keep - eps
-            minus = loss()
-            a[idx] = keep
-            num[idx] = (plus - minus) / (2 * eps)
+        num = fd_gradient(loss, {name: a}, name, eps)
         err = np.max(np.abs(num - grad), initial=0.0) / max(1.0, np.max(np.abs(num), initial=0))
         assert err < tol, f"{name}: relative error {err:.2e}"
         worst = max(worst, err)

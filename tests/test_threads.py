@@ -11,7 +11,7 @@ import pytest
 import numbarnn
 from numbarnn.functional import checks, schedule
 
-from helpers import (DTYPE_PARAMS, VARIANT_PARAMS, assert_all_close, rng_for)
+from helpers import DTYPE_PARAMS, VARIANT_PARAMS, check_against_reference, rng_for
 
 
 @pytest.fixture
@@ -29,14 +29,7 @@ def threads(monkeypatch, request):
 def test_split_pass_matches_reference(variant, dtype, threads, monkeypatch):
     T, B, I, H = 6, 5, 4, 7   # B not a multiple of the share count: uneven shares
     assert schedule.parts_for(T, B, I, H, variant.gates * H) == threads
-    rng = rng_for("threads", variant.id, np.dtype(dtype).name, threads)
-    inp = variant.make_inputs(rng, T, B, I, H, dtype)
-    cot = variant.make_cotangents(rng, T, B, H, dtype)
-    outs, grads = variant.forward_backward(inp, cot)
-    inp64 = {k: None if v is None else v.astype(np.float64) for k, v in inp.items()}
-    cot64 = {k: v.astype(np.float64) for k, v in cot.items()}
-    assert_all_close(outs, variant.ref_forward(inp64), dtype)
-    assert_all_close(grads, variant.ref_backward(inp64, cot64), dtype)
+    inp, outs = check_against_reference(variant, (T, B, I, H), dtype, tag=("threads", threads))
     # inference runs the steps in chunks: force chunks of two steps
     monkeypatch.setattr(checks, "CHUNK_ELEMENTS", 2 * B * variant.gates * H)
     infer = variant.outputs(variant.forward(inp))

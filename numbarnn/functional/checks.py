@@ -26,6 +26,26 @@ def is_device_array(a):
     return True
 
 
+def check_meta(name, actual_dtype, actual_shape, shape, dtype):
+    """Dtype and shape checks shared by host and device arrays.
+
+    ``shape`` holds ints or None (any size); ``dtype`` None accepts float32
+    or float64.
+    """
+    actual_dtype, actual_shape = np.dtype(actual_dtype), tuple(actual_shape)
+    if actual_dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must be a float32 or float64 array, got dtype {actual_dtype}")
+    if dtype is not None and actual_dtype != dtype:
+        raise TypeError(f"{name} has dtype {actual_dtype} but x has dtype {dtype}: numbarnn "
+                        "never casts silently; convert one of them")
+    want = "(" + ", ".join("?" if s is None else str(s) for s in shape) + ")"
+    if len(actual_shape) != len(shape):
+        raise ValueError(f"{name} must be {len(shape)}-D with shape {want}, "
+                         f"got {len(actual_shape)}-D with shape {actual_shape}")
+    if any(s is not None and s != n for s, n in zip(shape, actual_shape)):
+        raise ValueError(f"{name} must have shape {want}, got {actual_shape}")
+
+
 def as_array(name, a, shape, dtype, check_finite):
     """Return ``a`` as a C-contiguous float array of ``shape`` and ``dtype``.
 
@@ -38,17 +58,7 @@ def as_array(name, a, shape, dtype, check_finite):
         raise TypeError(f"{name} is a GPU array ({type(a).__name__}) but the other "
                         "arguments are host arrays: pass all arrays on the same side")
     arr = np.asarray(a)
-    if arr.dtype not in FLOAT_DTYPES:
-        raise TypeError(f"{name} must be a float32 or float64 array, got dtype {arr.dtype}")
-    if dtype is not None and arr.dtype != dtype:
-        raise TypeError(f"{name} has dtype {arr.dtype} but x has dtype {dtype}: numbarnn "
-                        "never casts silently; convert one of them")
-    want = "(" + ", ".join("?" if s is None else str(s) for s in shape) + ")"
-    if arr.ndim != len(shape):
-        raise ValueError(f"{name} must be {len(shape)}-D with shape {want}, "
-                         f"got {arr.ndim}-D with shape {arr.shape}")
-    if any(s is not None and s != n for s, n in zip(shape, arr.shape)):
-        raise ValueError(f"{name} must have shape {want}, got {arr.shape}")
+    check_meta(name, arr.dtype, arr.shape, shape, dtype)
     if check_finite and arr.size and not np.isfinite(arr).all():
         raise ValueError(f"{name} contains NaN or Inf (pass check_finite=False to skip "
                          "this check)")

@@ -25,7 +25,7 @@ import functools
 
 import numpy as np
 
-from .checks import FLOAT_DTYPES, Cache, check_cache, is_device_array
+from .checks import Cache, check_cache, check_meta, is_device_array
 
 
 class DeviceCache(Cache):
@@ -106,17 +106,7 @@ class _Inputs:
         if not hasattr(a, "is_c_contiguous"):  # CuPy, torch, ...: a zero-copy view
             a = cuda.as_cuda_array(a)
         adt = np.dtype(a.dtype)
-        if adt not in FLOAT_DTYPES:
-            raise TypeError(f"{name} must be a float32 or float64 array, got dtype {adt}")
-        if dtype is not None and adt != dtype:
-            raise TypeError(f"{name} has dtype {adt} but x has dtype {dtype}: numbarnn "
-                            "never casts silently; convert one of them")
-        want = "(" + ", ".join("?" if s is None else str(s) for s in shape) + ")"
-        if a.ndim != len(shape):
-            raise ValueError(f"{name} must be {len(shape)}-D with shape {want}, "
-                             f"got {a.ndim}-D with shape {tuple(a.shape)}")
-        if any(s is not None and s != n for s, n in zip(shape, a.shape)):
-            raise ValueError(f"{name} must have shape {want}, got {tuple(a.shape)}")
+        check_meta(name, adt, a.shape, shape, dtype)
         if not a.is_c_contiguous():
             out = cuda.device_array(a.shape, adt)
             self.k.launch_1d(self.k.COPY[a.ndim], out.size, a, out)

@@ -1,8 +1,10 @@
 """cuDNN / numbarnn time ratios for the GPU benchmarks.
 
 ``python scripts/cuda_bench_ratios.py bench_cuda.json`` reads the JSON of
-``bench/test_bench_cuda.py`` (pytest-benchmark); ``--time`` times the same
-cases with a plain loop instead (a GPU machine without pytest-benchmark).
+``bench/test_bench_cuda.py`` (pytest-benchmark); ``--time [OUT.json]`` times
+the same cases with a plain loop instead (quicker; medians of at least
+NUMBARNN_CUDA_BENCH_ROUNDS calls and NUMBARNN_CUDA_BENCH_BUDGET seconds per
+case and contender), optionally saving the medians.
 One line per case: median times of both contenders and cuDNN/numbarnn
 (above 1: numbarnn is faster), the figure issue 5 asks for.
 """
@@ -30,7 +32,9 @@ def from_json(path):
     return medians
 
 
-def timed(rounds=5, budget_s=1.0):
+def timed(rounds=None, budget_s=None):
+    rounds = rounds or int(os.environ.get("NUMBARNN_CUDA_BENCH_ROUNDS", 5))
+    budget_s = budget_s or float(os.environ.get("NUMBARNN_CUDA_BENCH_BUDGET", 1.0))
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     sys.path[:0] = [root, os.path.join(root, "bench")]
     import test_bench_cuda as tb
@@ -59,7 +63,11 @@ def timed(rounds=5, budget_s=1.0):
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["--time"]:
-        table(timed())
+    if sys.argv[1:2] == ["--time"]:
+        medians = timed()
+        table(medians)
+        if len(sys.argv) > 2:  # --time OUT.json: keep the medians
+            with open(sys.argv[2], "w") as f:
+                json.dump(medians, f, indent=1, sort_keys=True)
     else:
         table(from_json(sys.argv[1]))

@@ -38,20 +38,48 @@ def signatures(fty):
         return nt.Array(ty, nd, layout)
 
     a1, a2, a3 = A(1), A(2), A(3)
-    sigs = {
-        "rnn_forward": (rnn.rnn_forward, (a3, nt.int64, a2, a2, a3)),
-        "rnn_backward": (rnn.rnn_backward, (nt.int64, a2, a3, a3, a2, a3)),
-        "lstm_forward": (lstm.lstm_forward, (a3, a2, a2, a2, a3, a3)),
-        "lstm_backward": (lstm.lstm_backward, (a2, a2, a3, a3, a3, a3, a2, a2, a3)),
-        "gru_forward": (gru.gru_forward, (a3, nt.boolean, a2, a1, a2, a3, a3)),
-        "gru_backward": (gru.gru_backward,
-                         (nt.boolean, a2, a2, a3, a3, a3, a3, a2, a2, a3, a3)),
+    i64 = nt.int64
+    plan = (i64, i64, i64, i64)
+    cells = {
+        "rnn": ((a3, a2, i64), (a2, a3, a3, a3, i64)),
+        "lstm": ((a3, a2, a2, a3), (a2, a2, a3, a3, a3, a2, a3)),
+        "gru": ((a3, a2, a1, a3), (a2, a2, a3, a3, a3, a3, a2, a3, a3)),
+    }
+    sigs = {}
+    dtype = str(fty)
+    for cell, (fwd, bwd) in cells.items():
+        mod = {"rnn": rnn, "lstm": lstm, "gru": gru}[cell]
+        for layout in ("block", "grid"):
+            sigs[f"{cell}_forward_{layout}"] = (
+                getattr(mod, cell + "_forward")(dtype, layout), (a3, a2, nt.Tuple(fwd), *plan))
+            sigs[f"{cell}_backward_{layout}"] = (
+                getattr(mod, cell + "_backward")(dtype, layout), (a3, a2, nt.Tuple(bwd), *plan))
+    bo = nt.boolean
+    fused = {
+        "rnn": ((a1, a1, bo, bo, i64), (a3, a3, a2, bo, a3, i64)),
+        "lstm": ((a1, a1, bo, bo, a2, bo, a3, a3, a2, bo),
+                 (a2, bo, a3, a3, a3, a2, bo, a2, bo, a3, a2)),
+        "gru": ((a1, a1, bo, bo, a3, a3, bo), (a2, bo, a3, a3, a3, a3, a2, bo, a3, a3)),
+    }
+    for cell, (fwd, bwd) in fused.items():
+        mod = {"rnn": rnn, "lstm": lstm, "gru": gru}[cell]
+        for layout in ("block", "grid"):
+            sigs[f"{cell}_forward_fused_{layout}"] = (
+                getattr(mod, cell + "_forward_fused")(dtype, layout),
+                (a3, a2, a2, a2, bo, a3, a2, nt.Tuple(fwd), *plan))
+            sigs[f"{cell}_backward_fused_{layout}"] = (
+                getattr(mod, cell + "_backward_fused")(dtype, layout),
+                (a2, a3, a2, nt.Tuple(bwd), *plan))
+    sigs.update({
+        "gru_sequence_forward": (gru.sequence_forward, (a3, nt.boolean, a2, a1, a2, a3, a3)),
+        "gru_sequence_backward": (gru.sequence_backward,
+                                  (nt.boolean, a2, a2, a3, a3, a3, a3, a2, a2, a3, a3)),
         "fill_bias": (common.fill_bias, (a2, a1, a1, nt.boolean)),
         "column_sum": (common.column_sum, (a2, a1)),
         "flag_nonfinite": (common.flag_nonfinite, (a1, A(1, ty=nt.int32), nt.int64)),
         "copy_3d": (common.copy_3d, (A(3, "A"), a3)),
         "transpose_2d": (common.transpose_2d, (a2, a2)),
-    }
+    })
     for ta in (False, True):
         for tb in (False, True):
             kernel = common._gemm_kernel(np.dtype(str(fty)), ta, tb)
@@ -67,7 +95,7 @@ def main():
             f64 = sum(".f64" in line for line in ptx.splitlines())
             flag = "  <- float64 in a float32 kernel" if fty == nt.float32 and f64 else ""
             bad += bool(flag)
-            print(f"{str(fty):8s} {name:15s} ok ({len(ptx)} chars of PTX){flag}")
+            print(f"{str(fty):8s} {name:28s} ok ({len(ptx)} chars of PTX){flag}")
     print("row_stack present:", hasattr(np, "row_stack"))
     return 1 if bad else 0
 

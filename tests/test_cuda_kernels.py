@@ -5,6 +5,7 @@ run through the same functional API with device arrays. Without a GPU they
 run in numba's simulator (``NUMBA_ENABLE_CUDASIM=1``), which executes every
 thread in Python: shapes are kept tiny. Skipped when there is neither.
 """
+import numba
 import numpy as np
 import pytest
 
@@ -18,9 +19,12 @@ pytestmark = pytest.mark.cuda
 
 from numbarnn.functional.checks import is_device_array  # noqa: E402
 
-# (T, B, I, H): the simulator runs each thread in Python; a real GPU is
-# handed the same cases (the device script runs this file there too).
+# (T, B, I, H): the simulator runs each thread in Python, so its shapes are
+# tiny; a real GPU also gets shapes with more units than a block has threads,
+# several warps and enough steps for errors to grow.
 SHAPES = [(1, 1, 1, 1), (3, 2, 3, 4), (4, 1, 2, 3)]
+if not numba.config.ENABLE_CUDASIM:
+    SHAPES += [(20, 4, 8, 64), (5, 3, 7, 300), (7, 33, 5, 40)]
 SHAPE_PARAMS = [pytest.param(s, id="T{}B{}I{}H{}".format(*s)) for s in SHAPES]
 CPU_AGREEMENT = 1e-12  # float64, relative to the largest magnitude
 
@@ -143,3 +147,26 @@ def test_inference_keeps_no_cache_and_training_outputs_are_copies(variant):
     after = to_host(dict(zip(variant.grad_names, variant.backward(res.cache, to_device(cot)))))
     for name in before:
         np.testing.assert_array_equal(after[name], before[name], err_msg=name)
+
+
+# Each layout of the time loops (kernels/cuda/steps.py), forced on a small
+# shape: "block" (weights in registers, or read through L1); "grid" with one block holding every pair (the fused loop);
+# and "grid" with one staged row, so the block walks the batch in three
+# chunks (the chunked loop). A real GPU also runs grids of several blocks
+# (the simulator runs blocks one after another, so a grid barrier there
+# only works for one block).
+LAYOUTS = ["block", "block-weights-in-L1", ("grid", 5, 3), ("grid", 5, 1, 3)]
+if not numba.config.ENABLE_CUDASIM:
+    LAYOUTS += [("grid", 2, 1), ("grid", 2, 2), ("grid", 1, 3), ("grid", 2, 1, 2)]
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=str)
+@pytest.mark.parametrize("variant", VARIANT_PARAMS)
+def test_each_time_loop_layout(variant, layout, monkeypatch):
+    from numbarnn.kernels.cuda import steps
+
+    if layout == "block-weights-in-L1":  # no weights kept in registers
+        layout = "block"
+        monkeypatch.setattr(steps, "REGISTER_WEIGHTS", 0)
+    monkeypatch.setattr(steps, "FORCE_LAYOUT", layout)
+    check(variant, (4, 3, 2, 5), np.float64)

@@ -23,6 +23,7 @@ host).
 """
 import functools
 
+import numba
 import numpy as np
 
 from .checks import Cache, check_cache, check_meta, is_device_array
@@ -69,9 +70,12 @@ def cuda_modules():
         raise RuntimeError("no CUDA GPU is available (numba.cuda.is_available() is False): "
                            "install an NVIDIA driver and numba-cuda, or set "
                            "NUMBA_ENABLE_CUDASIM=1 to run the kernels in numba's simulator")
-    from ..kernels.cuda import common, gru, lstm, rnn
+    # B = 1 runs one block: numba's low-occupancy warning would fire on
+    # every call, for a launch that is as wide as the work
+    numba.config.CUDA_LOW_OCCUPANCY_WARNINGS = 0
+    from ..kernels.cuda import common, gru, lstm, rnn, steps
 
-    return cuda, common, {"rnn": rnn, "lstm": lstm, "gru": gru}
+    return cuda, common, {"rnn": rnn, "lstm": lstm, "gru": gru, "steps": steps}
 
 
 def to_device(a):
@@ -169,23 +173,44 @@ def _project(k, x, w_ih, b_ih, b_hh, with_hh, gates):
     k.gemm(x.reshape(T * B, I), w_ih, g, 1.0, trans_b=True)
 
 
-def _forward(cell, inp, x, w_ih, w_hh, b_ih, b_hh, with_hh, launch_args):
-    """The input projection and the time loop; returns (y, gates)."""
+def _plan(w_hh, B):
+    """The time loops' layout for this cell size and batch (``steps.plan_steps``)."""
+    GH, H = w_hh.shape
+    return cuda_modules()[2]["steps"].plan_steps(GH // H, B, H, np.dtype(w_hh.dtype).itemsize)
+
+
+def _forward(inp, x, w_ih, w_hh, b_ih, b_hh, with_hh):
+    """The input projection: (y, gates, w_hhT, b_hh or zeros), y unwritten.
+
+    ``w_hhT`` and the bias are None when T·B == 0 (no time loop to run).
+    """
     cuda, k = inp.cuda, inp.k
     T, B, _ = x.shape
     GH, H = w_hh.shape
     dtype = np.dtype(x.dtype)
     y = cuda.device_array((T, B, H), dtype)
     gates = cuda.device_array((T, B, GH), dtype)
-    if T and B:
-        bi = inp.zeros(GH, dtype) if b_ih is None else b_ih
-        bh = inp.zeros(GH, dtype) if b_hh is None else b_hh
-        _project(k, x, w_ih, bi, bh, with_hh, gates)
-        w_hhT = cuda.device_array((H, GH), dtype)
-        k.launch_1d(k.transpose_2d, w_hhT.size, w_hh, w_hhT)
-        kernel = getattr(cuda_modules()[2][cell], cell + "_forward")
-        kernel[B, k.cell_threads(H)](gates, *launch_args(w_hhT, bh, y))
-    return y, gates
+    if not (T and B):
+        return y, gates, None, None
+    bi = inp.zeros(GH, dtype) if b_ih is None else b_ih
+    bh = inp.zeros(GH, dtype) if b_hh is None else b_hh
+    _project(k, x, w_ih, bi, bh, with_hh, gates)
+    w_hhT = cuda.device_array((H, GH), dtype)
+    k.launch_1d(k.transpose_2d, w_hhT.size, w_hh, w_hhT)
+    return y, gates, w_hhT, bh
+
+
+def _time_loop(cell, direction, w_hh, out, state, arrays):
+    """Launch ``cell``'s forward or backward driver kernel with its plan.
+
+    ``out``/``state`` are the driver's first two arguments (y and h0
+    forward, the array the next phase reads and dh backward).
+    """
+    mods = cuda_modules()[2]
+    plan = _plan(w_hh, state.shape[0])
+    kernel = getattr(mods[cell], f"{cell}_{direction}")(np.dtype(w_hh.dtype).name, plan.layout)
+    shared = plan.shared_fwd if direction == "forward" else plan.shared_bwd
+    mods["steps"].launch(kernel, plan, shared, out, state, arrays)
 
 
 def _last(inp, seq, first, T):
@@ -193,15 +218,76 @@ def _last(inp, seq, first, T):
     return _copy(inp.k, inp.cuda, seq[T - 1] if T else first)
 
 
+_DUMMIES = {}
+
+
+def _dummy(ndim, dtype):
+    """A one-element device array standing in for an absent argument (the
+    kernels read it only behind a ``has_…`` flag)."""
+    key = (ndim, np.dtype(dtype).name)
+    if key not in _DUMMIES:
+        _DUMMIES[key] = cuda_modules()[0].device_array((1,) * ndim, dtype)
+    return _DUMMIES[key]
+
+
+def _or_dummy(a, ndim, dtype):
+    return (_dummy(ndim, dtype) if a is None else a), a is not None
+
+
+def _fused(cell, direction, plan, I, H, G, dtype, *args):
+    """Launch ``cell``'s fused time loop (``steps.fused_*_kernel``)."""
+    mods = cuda_modules()[2]
+    steps = mods["steps"]
+    counts = steps.register_counts(plan, I, H, G)
+    name = np.dtype(dtype).name
+    fwd, bwd = steps.fused_shared(plan, I, H, G, np.dtype(dtype).itemsize, counts)
+    if direction == "forward":
+        kernel, shared = getattr(mods[cell], f"{cell}_forward_fused")(name, plan.layout,
+                                                                      *counts[:2]), fwd
+    else:
+        kernel, shared = getattr(mods[cell], f"{cell}_backward_fused")(name, plan.layout,
+                                                                       counts[2]), bwd
+    kernel[plan.blocks, plan.threads, 0, shared](*args, *plan.args())
+
+
+def _fused_forward_plan(inp, x, w_hh):
+    """The plan when the fused forward loop can run (T·B > 0), else None."""
+    T, B, I = x.shape
+    if not (T and B):
+        return None
+    plan = _plan(w_hh, B)
+    GH, H = w_hh.shape
+    fits = cuda_modules()[2]["steps"].fused_fits(plan, I, H, GH // H,
+                                                  np.dtype(w_hh.dtype).itemsize)
+    return plan if fits else None
+
+
+def _state_out(inp, first, B, H, dtype):
+    """h_n (or c_n) for T == 0: a copy of the initial state, or zeros."""
+    return inp.zeros((B, H), dtype) if first is None else _copy(inp.k, inp.cuda, first)
+
+
 def rnn_forward(x, w_ih, w_hh, b_ih, b_hh, h0, act, training, check_finite):
     """Elman RNN forward on the GPU; returns (y, h_n, cache)."""
     inp = _Inputs(check_finite)
     x, w_ih, w_hh, b_ih, b_hh, (T, B, I, H) = inp.weights(x, w_ih, w_hh, b_ih, b_hh, 1, "RNN")
-    h0 = inp.state("h0", h0, B, H, x.dtype)
+    h0 = None if h0 is None else inp.array("h0", h0, (B, H), x.dtype)
     inp.finish()
-    y, _ = _forward("rnn", inp, x, w_ih, w_hh, b_ih, b_hh, True,
-                    lambda wT, bh, y: (act, wT, h0, y))
-    h_n = _last(inp, y, h0, T)
+    dtype = np.dtype(x.dtype)
+    plan = _fused_forward_plan(inp, x, w_hh)
+    if plan is not None:
+        y = inp.cuda.device_array((T, B, H), dtype)
+        h_n = inp.cuda.device_array((B, H), dtype)
+        (bi, has_bi), (bh, has_bh) = _or_dummy(b_ih, 1, dtype), _or_dummy(b_hh, 1, dtype)
+        h0_, has_h0 = _or_dummy(h0, 2, dtype)
+        _fused("rnn", "forward", plan, I, H, 1, dtype, x, w_ih, w_hh, h0_, has_h0, y, h_n,
+               (bi, bh, has_bi, has_bh, np.int64(act)))
+    else:
+        h0z = inp.state("h0", h0, B, H, dtype)
+        y, gates, w_hhT, _ = _forward(inp, x, w_ih, w_hh, b_ih, b_hh, True)
+        if w_hhT is not None:
+            _time_loop("rnn", "forward", w_hh, y, h0z, (gates, w_hhT, np.int64(act)))
+        h_n = _last(inp, y, h0z, T)
     cache = None
     if training:
         cache = DeviceCache("rnn", x=x, w_ih=w_ih, w_hh=w_hh, h0=h0, y=y, act=act,
@@ -214,19 +300,35 @@ def lstm_forward(x, w_ih, w_hh, b_ih, b_hh, h0, c0, training, check_finite):
     """LSTM forward on the GPU; returns (y, h_n, c_n, cache)."""
     inp = _Inputs(check_finite)
     x, w_ih, w_hh, b_ih, b_hh, (T, B, I, H) = inp.weights(x, w_ih, w_hh, b_ih, b_hh, 4, "LSTM")
-    h0 = inp.state("h0", h0, B, H, x.dtype)
-    c0 = inp.state("c0", c0, B, H, x.dtype)
+    h0 = None if h0 is None else inp.array("h0", h0, (B, H), x.dtype)
+    c0 = None if c0 is None else inp.array("c0", c0, (B, H), x.dtype)
     inp.finish()
-    cs = inp.cuda.device_array((T, B, H), x.dtype)
-    y, gates = _forward("lstm", inp, x, w_ih, w_hh, b_ih, b_hh, True,
-                        lambda wT, bh, y: (wT, h0, c0, y, cs))
-    h_n, c_n = _last(inp, y, h0, T), _last(inp, cs, c0, T)
+    dtype = np.dtype(x.dtype)
+    cuda = inp.cuda
+    plan = _fused_forward_plan(inp, x, w_hh)
+    if plan is not None:
+        y = cuda.device_array((T, B, H), dtype)
+        h_n, c_n = cuda.device_array((B, H), dtype), cuda.device_array((B, H), dtype)
+        # inference keeps no gates or cell states, only y and the last state
+        gates = cuda.device_array((T, B, 4 * H), dtype) if training else _dummy(3, dtype)
+        cs = cuda.device_array((T, B, H), dtype) if training else _dummy(3, dtype)
+        (bi, has_bi), (bh, has_bh) = _or_dummy(b_ih, 1, dtype), _or_dummy(b_hh, 1, dtype)
+        (h0_, has_h0), (c0_, has_c0) = _or_dummy(h0, 2, dtype), _or_dummy(c0, 2, dtype)
+        _fused("lstm", "forward", plan, I, H, 4, dtype, x, w_ih, w_hh, h0_, has_h0, y, h_n,
+               (bi, bh, has_bi, has_bh, c0_, has_c0, gates, cs, c_n, bool(training)))
+    else:
+        h0z, c0z = inp.state("h0", h0, B, H, dtype), inp.state("c0", c0, B, H, dtype)
+        cs = cuda.device_array((T, B, H), dtype)
+        y, gates, w_hhT, _ = _forward(inp, x, w_ih, w_hh, b_ih, b_hh, True)
+        if w_hhT is not None:
+            _time_loop("lstm", "forward", w_hh, y, h0z, (gates, w_hhT, c0z, cs))
+        h_n, c_n = _last(inp, y, h0z, T), _last(inp, cs, c0z, T)
     cache = None
     if training:
         cache = DeviceCache("lstm", x=x, w_ih=w_ih, w_hh=w_hh, h0=h0, c0=c0, y=y,
                             gates=gates, cs=cs, has_b_ih=b_ih is not None,
                             has_b_hh=b_hh is not None)
-        y = _copy(inp.k, inp.cuda, y)
+        y = _copy(inp.k, cuda, y)
     return y, h_n, c_n, cache
 
 
@@ -234,19 +336,37 @@ def gru_forward(x, w_ih, w_hh, b_ih, b_hh, h0, reset_after, training, check_fini
     """GRU forward on the GPU (either form); returns (y, h_n, cache)."""
     inp = _Inputs(check_finite)
     x, w_ih, w_hh, b_ih, b_hh, (T, B, I, H) = inp.weights(x, w_ih, w_hh, b_ih, b_hh, 3, "GRU")
-    h0 = inp.state("h0", h0, B, H, x.dtype)
+    h0 = None if h0 is None else inp.array("h0", h0, (B, H), x.dtype)
     inp.finish()
-    aux = inp.cuda.device_array((T, B, H), x.dtype)
-    # reset-after keeps b_hh out of the input side: b_hn sits inside r ⊙ (·)
-    y, gates = _forward("gru", inp, x, w_ih, w_hh, b_ih, b_hh, not reset_after,
-                        lambda wT, bh, y: (reset_after, wT, bh, h0, y, aux))
-    h_n = _last(inp, y, h0, T)
+    dtype = np.dtype(x.dtype)
+    cuda = inp.cuda
+    plan = _fused_forward_plan(inp, x, w_hh) if reset_after else None
+    if plan is not None:
+        y = cuda.device_array((T, B, H), dtype)
+        h_n = cuda.device_array((B, H), dtype)
+        gates = cuda.device_array((T, B, 3 * H), dtype) if training else _dummy(3, dtype)
+        aux = cuda.device_array((T, B, H), dtype) if training else _dummy(3, dtype)
+        (bi, has_bi), (bh, has_bh) = _or_dummy(b_ih, 1, dtype), _or_dummy(b_hh, 1, dtype)
+        h0_, has_h0 = _or_dummy(h0, 2, dtype)
+        _fused("gru", "forward", plan, I, H, 3, dtype, x, w_ih, w_hh, h0_, has_h0, y, h_n,
+               (bi, bh, has_bi, has_bh, gates, aux, bool(training)))
+    else:
+        h0z = inp.state("h0", h0, B, H, dtype)
+        aux = cuda.device_array((T, B, H), dtype)
+        # reset-after keeps b_hh out of the input side: b_hn sits inside r ⊙ (·)
+        y, gates, w_hhT, bh = _forward(inp, x, w_ih, w_hh, b_ih, b_hh, not reset_after)
+        if w_hhT is not None and reset_after:
+            _time_loop("gru", "forward", w_hh, y, h0z, (gates, w_hhT, bh, aux))
+        elif w_hhT is not None:
+            kernel = cuda_modules()[2]["gru"].sequence_forward
+            kernel[B, inp.k.cell_threads(H)](gates, False, w_hhT, bh, h0z, y, aux)
+        h_n = _last(inp, y, h0z, T)
     cache = None
     if training:
         cache = DeviceCache("gru", x=x, w_ih=w_ih, w_hh=w_hh, h0=h0, y=y, gates=gates,
                             aux=aux, reset_after=reset_after, has_b_ih=b_ih is not None,
                             has_b_hh=b_hh is not None)
-        y = _copy(inp.k, inp.cuda, y)
+        y = _copy(inp.k, cuda, y)
     return y, h_n, cache
 
 
@@ -258,7 +378,7 @@ def is_device_cache(cache):
 
 
 def _start_backward(cache, dy, dh_n, extra, cell, fn):
-    """Validate the incoming gradients (zeros when None); dh and extras are fresh copies."""
+    """Validate the incoming gradients; None stays None (no zeros are made)."""
     check_cache(cache, cell, fn)
     named = {"dy": dy, "dh_n": dh_n, **extra}
     host = [n for n, a in named.items() if a is not None and not is_device_array(a)]
@@ -272,13 +392,17 @@ def _start_backward(cache, dy, dh_n, extra, cell, fn):
     out = {}
     for name, g in named.items():
         shape = (T, B, H) if name == "dy" else (B, H)
-        if g is None:
-            out[name] = inp.zeros(shape, dtype)
-        else:
-            g = inp.array(name, g, shape, dtype)
-            out[name] = g if name == "dy" else _copy(inp.k, inp.cuda, g)
+        out[name] = None if g is None else inp.array(name, g, shape, dtype)
     inp.finish()
+    if out["dy"] is None:
+        out["dy"] = inp.zeros((T, B, H), dtype)
     return inp, out
+
+
+def _fresh(inp, g, B, H, dtype):
+    """A copy of the state gradient g (zeros for None): the chunked kernels
+    update it in place."""
+    return inp.zeros((B, H), dtype) if g is None else _copy(inp.k, inp.cuda, g)
 
 
 def _weight_grads(inp, cache, aux, split, dg_x, dg_h):
@@ -300,12 +424,19 @@ def _weight_grads(inp, cache, aux, split, dg_x, dg_h):
     db_ih, db_hh = cuda.device_array(GH, dtype), cuda.device_array(GH, dtype)
     k.gemm(gx, w_ih, dx.reshape(TB, I))
     k.gemm(gx, x.reshape(TB, I), dw_ih, trans_a=True)
-    k.launch_1d(k.column_sum, GH, gx, db_ih)
-    k.launch_1d(k.column_sum, GH, gh, db_hh)
+    if cache.has_b_ih:
+        k.launch_1d(k.column_sum, GH, gx, db_ih)
+    if cache.has_b_hh:
+        k.launch_1d(k.column_sum, GH, gh, db_hh)
     top = dw_hh[:split]
-    k.gemm(gh[:B, :split], h0, top, trans_a=True)
+    # h0 None (zeros) adds nothing to the first step's product
+    if h0 is not None:
+        k.gemm(gh[:B, :split], h0, top, trans_a=True)
     if T > 1:
-        k.gemm(gh[B:, :split], y[:T - 1].reshape((T - 1) * B, H), top, 1.0, trans_a=True)
+        k.gemm(gh[B:, :split], y[:T - 1].reshape((T - 1) * B, H), top,
+               0.0 if h0 is None else 1.0, trans_a=True)
+    elif h0 is None:
+        k.launch_1d(k.fill, dw_hh.size, dw_hh.reshape(-1), np.dtype(dtype).type(0))
     if split < GH:
         k.gemm(gh[:, split:], aux.reshape(TB, H), dw_hh[split:], trans_a=True)
     return (dx, dw_ih, dw_hh, db_ih if cache.has_b_ih else None,
@@ -321,54 +452,99 @@ def _grads_for_empty(inp, cache):
             z(GH, dtype) if cache.has_b_ih else None, z(GH, dtype) if cache.has_b_hh else None)
 
 
+def _fused_backward_plan(cache):
+    """The plan when the fused backward loop can run, else None."""
+    plan = _plan(cache.w_hh, cache.x.shape[1])
+    return plan if plan.chunks == 1 else None
+
+
 def rnn_backward(cache, dy, dh_n):
     """BPTT on the GPU for :func:`rnn_forward`; (dx, dh0, dw_ih, dw_hh, db_ih, db_hh)."""
     inp, g = _start_backward(cache, dy, dh_n, {}, "rnn", "rnn_backward")
-    T, B, _ = cache.x.shape
+    T, B, I = cache.x.shape
     H = cache.w_hh.shape[1]
+    dtype = np.dtype(cache.x.dtype)
     if not (T and B):
         dx, dw_ih, dw_hh, db_ih, db_hh = _grads_for_empty(inp, cache)
-        return dx, g["dh_n"], dw_ih, dw_hh, db_ih, db_hh
+        return dx, _fresh(inp, g["dh_n"], B, H, dtype), dw_ih, dw_hh, db_ih, db_hh
     dgates = inp.cuda.device_array_like(cache.y)
-    kernel = cuda_modules()[2]["rnn"].rnn_backward
-    kernel[B, inp.k.cell_threads(H)](cache.act, cache.w_hh, cache.y, g["dy"], g["dh_n"], dgates)
+    plan = _fused_backward_plan(cache)
+    if plan is not None:
+        dh = inp.cuda.device_array((B, H), dtype)
+        dh_n, has_dh_n = _or_dummy(g["dh_n"], 2, dtype)
+        _fused("rnn", "backward", plan, I, H, 1, dtype, cache.w_hh, dgates, dh,
+               (cache.y, g["dy"], dh_n, has_dh_n, dgates, np.int64(cache.act)))
+    else:
+        dh = _fresh(inp, g["dh_n"], B, H, dtype)
+        _time_loop("rnn", "backward", cache.w_hh, dgates, dh,
+                   (cache.w_hh, cache.y, g["dy"], dgates, np.int64(cache.act)))
     dx, dw_ih, dw_hh, db_ih, db_hh = _weight_grads(inp, cache, None, H, dgates, dgates)
-    return dx, g["dh_n"], dw_ih, dw_hh, db_ih, db_hh
+    return dx, dh, dw_ih, dw_hh, db_ih, db_hh
 
 
 def lstm_backward(cache, dy, dh_n, dc_n):
     """BPTT on the GPU for :func:`lstm_forward`; (dx, dh0, dc0, dw_ih, …)."""
     inp, g = _start_backward(cache, dy, dh_n, {"dc_n": dc_n}, "lstm", "lstm_backward")
-    T, B, _ = cache.x.shape
+    T, B, I = cache.x.shape
     H = cache.w_hh.shape[1]
+    dtype = np.dtype(cache.x.dtype)
     if not (T and B):
         dx, dw_ih, dw_hh, db_ih, db_hh = _grads_for_empty(inp, cache)
-        return dx, g["dh_n"], g["dc_n"], dw_ih, dw_hh, db_ih, db_hh
-    dgates = inp.cuda.device_array_like(cache.gates)
-    kernel = cuda_modules()[2]["lstm"].lstm_backward
-    kernel[B, inp.k.cell_threads(H)](cache.w_hh, cache.c0, cache.y, cache.gates, cache.cs,
-                                     g["dy"], g["dh_n"], g["dc_n"], dgates)
+        return (dx, _fresh(inp, g["dh_n"], B, H, dtype), _fresh(inp, g["dc_n"], B, H, dtype),
+                dw_ih, dw_hh, db_ih, db_hh)
+    cuda = inp.cuda
+    dgates = cuda.device_array_like(cache.gates)
+    plan = _fused_backward_plan(cache)
+    if plan is not None:
+        dh, dc = cuda.device_array((B, H), dtype), cuda.device_array((B, H), dtype)
+        c0, has_c0 = _or_dummy(cache.c0, 2, dtype)
+        (dh_n, has_dh_n), (dc_n, has_dc_n) = (_or_dummy(g["dh_n"], 2, dtype),
+                                              _or_dummy(g["dc_n"], 2, dtype))
+        _fused("lstm", "backward", plan, I, H, 4, dtype, cache.w_hh, dgates, dh,
+               (c0, has_c0, cache.gates, cache.cs, g["dy"], dh_n, has_dh_n, dc_n, has_dc_n,
+                dgates, dc))
+    else:
+        dh, dc = _fresh(inp, g["dh_n"], B, H, dtype), _fresh(inp, g["dc_n"], B, H, dtype)
+        c0 = inp.state("c0", cache.c0, B, H, dtype)
+        _time_loop("lstm", "backward", cache.w_hh, dgates, dh,
+                   (cache.w_hh, c0, cache.gates, cache.cs, g["dy"], dc, dgates))
     dx, dw_ih, dw_hh, db_ih, db_hh = _weight_grads(inp, cache, None, 4 * H, dgates, dgates)
-    return dx, g["dh_n"], g["dc_n"], dw_ih, dw_hh, db_ih, db_hh
+    return dx, dh, dc, dw_ih, dw_hh, db_ih, db_hh
 
 
 def gru_backward(cache, dy, dh_n):
     """BPTT on the GPU for :func:`gru_forward`; (dx, dh0, dw_ih, dw_hh, db_ih, db_hh)."""
     inp, g = _start_backward(cache, dy, dh_n, {}, "gru", "gru_backward")
-    T, B, _ = cache.x.shape
+    T, B, I = cache.x.shape
     H = cache.w_hh.shape[1]
+    dtype = np.dtype(cache.x.dtype)
     if not (T and B):
         dx, dw_ih, dw_hh, db_ih, db_hh = _grads_for_empty(inp, cache)
-        return dx, g["dh_n"], dw_ih, dw_hh, db_ih, db_hh
+        return dx, _fresh(inp, g["dh_n"], B, H, dtype), dw_ih, dw_hh, db_ih, db_hh
     cuda = inp.cuda
     dgates = cuda.device_array_like(cache.gates)
     dgh = cuda.device_array_like(cache.gates) if cache.reset_after else dgates
-    dh_prev = cuda.device_array((B, H), cache.x.dtype)
-    kernel = cuda_modules()[2]["gru"].gru_backward
-    kernel[B, inp.k.cell_threads(H)](cache.reset_after, cache.w_hh, cache.h0, cache.y,
-                                     cache.gates, cache.aux, g["dy"], g["dh_n"], dh_prev,
-                                     dgates, dgh)
+    plan = _fused_backward_plan(cache) if cache.reset_after else None
+    if plan is not None:
+        dh = cuda.device_array((B, H), dtype)
+        h0, has_h0 = _or_dummy(cache.h0, 2, dtype)
+        dh_n, has_dh_n = _or_dummy(g["dh_n"], 2, dtype)
+        _fused("gru", "backward", plan, I, H, 3, dtype, cache.w_hh, dgh, dh,
+               (h0, has_h0, cache.y, cache.gates, cache.aux, g["dy"], dh_n, has_dh_n,
+                dgates, dgh))
+    else:
+        dh = _fresh(inp, g["dh_n"], B, H, dtype)
+        h0 = inp.state("h0", cache.h0, B, H, dtype)
+        dh_prev = inp.zeros((B, H), dtype)
+        if cache.reset_after:
+            _time_loop("gru", "backward", cache.w_hh, dgh, dh,
+                       (cache.w_hh, h0, cache.y, cache.gates, cache.aux, g["dy"], dh_prev,
+                        dgates, dgh))
+        else:
+            kernel = cuda_modules()[2]["gru"].sequence_backward
+            kernel[B, inp.k.cell_threads(H)](False, cache.w_hh, h0, cache.y, cache.gates,
+                                             cache.aux, g["dy"], dh, dh_prev, dgates, dgh)
     # reset-before: the candidate rows of w_hh multiply r ⊙ h_{t−1} (aux)
     split = 3 * H if cache.reset_after else 2 * H
     dx, dw_ih, dw_hh, db_ih, db_hh = _weight_grads(inp, cache, cache.aux, split, dgates, dgh)
-    return dx, g["dh_n"], dw_ih, dw_hh, db_ih, db_hh
+    return dx, dh, dw_ih, dw_hh, db_ih, db_hh

@@ -4,11 +4,15 @@ A :class:`Module` owns its parameters as plain numpy arrays in an ordered
 dict ``params`` and their gradients in a matching dict ``grads``. Arrays are
 updated *in place* (``load_state_dict``, initialisers, optimizers), so a
 reference taken with :meth:`Module.parameters` stays valid for the life of
-the module.
+the module, until :meth:`Module.to` moves it to the GPU (numba device
+arrays) or back.
 """
 import numpy as np
 
+from ..functional.checks import is_device_array
 from . import serialize
+
+DEVICES = ("cpu", "cuda")
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -39,6 +43,8 @@ class Module:
         Gradients accumulated by ``backward`` until :meth:`zero_grad`.
     training : bool
         True after construction and :meth:`train`, False after :meth:`eval`.
+    device : {"cpu", "cuda"}
+        Where the parameters live; see :meth:`to`.
 
     Examples
     --------
@@ -61,10 +67,115 @@ class Module:
         self.grads = {}
         self.training = True
         self._config = {}
+        self._device = "cpu"
 
     def _add_param(self, name, shape):
         self.params[name] = np.zeros(shape, self.dtype)
         self.grads[name] = np.zeros(shape, self.dtype)
+
+    # -- device -------------------------------------------------------------
+    @property
+    def device(self):
+        """Where the parameters live: ``"cpu"`` (numpy) or ``"cuda"`` (numba device arrays)."""
+        return self._device
+
+    def to(self, device):
+        """Move the parameters and gradients to ``device``; return self.
+
+        On ``"cuda"`` every parameter and gradient is a numba device array
+        (``numba.cuda.to_device`` of the host array), ``forward`` and
+        ``backward`` take and return device arrays and gradients accumulate
+        on the GPU; ``"cpu"`` copies everything back into numpy arrays.
+        Values are copied bit for bit both ways. Moving to the device the
+        module is already on does nothing. The ``params`` and ``grads``
+        dicts stay the same objects, but their arrays are new: take
+        references (:meth:`parameters`, an optimizer's) after moving. Caches
+        of forward passes not yet backpropagated are dropped.
+
+        On the GPU, layers support stacking, bidirection, ``batch_first``
+        and dropout (masks are drawn on the host from ``dropout_rng``, so a
+        seeded layer drops the same units on either device). CPU-only, and
+        a ``NotImplementedError`` on the GPU: ``lengths`` (ragged batches),
+        ``return_gates`` and an LSTM's ``proj_size``.
+
+        Parameters
+        ----------
+        device : {"cpu", "cuda"}
+
+        Returns
+        -------
+        Module
+            ``self``, as in PyTorch, so that ``layer = numbarnn.LSTM(...).to("cuda")``.
+
+        Raises
+        ------
+        ValueError
+            ``device`` is not ``"cpu"`` or ``"cuda"``.
+        RuntimeError
+            ``"cuda"`` without a CUDA GPU (and without numba's simulator,
+            ``NUMBA_ENABLE_CUDASIM=1``).
+        NotImplementedError
+            ``"cuda"`` for an LSTM with ``proj_size`` (the projection runs on
+            the CPU only).
+
+        Examples
+        --------
+        >>> import numpy as np, numbarnn
+        >>> gru = numbarnn.GRU(3, 4, seed=0)
+        >>> gru.to("cpu") is gru, gru.device
+        (True, 'cpu')
+        >>> gru = gru.to("cuda")  # doctest: +SKIP
+        >>> from numba import cuda  # doctest: +SKIP
+        >>> y, h_n = gru.forward(cuda.to_device(np.ones((5, 2, 3))))  # doctest: +SKIP
+        >>> y.copy_to_host().shape  # doctest: +SKIP
+        (5, 2, 4)
+        """
+        if not isinstance(device, str) or device not in DEVICES:
+            raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+        if device == self._device:
+            return self
+        if device == "cuda":
+            self._check_movable()
+            from ..functional.device import cuda_modules
+
+            cuda_modules()  # the clear RuntimeError when there is no GPU
+            from . import _device
+
+            move = _device.to_device
+        else:
+            move = _to_host
+        # into the same dicts: references to params/grads themselves stay valid
+        for d in (self.params, self.grads):
+            for name, a in d.items():
+                d[name] = move(a)
+        self._device = device
+        self._drop_caches()
+        return self
+
+    def _check_movable(self):
+        """Raise NotImplementedError when the module cannot run on the GPU."""
+
+    def _drop_caches(self):
+        """Forget forward passes kept for backward (their arrays are on the old device)."""
+
+    def _placed(self, name, a):
+        """``a`` on the module's side: a numpy array on the CPU, a numba device
+        array on the GPU; a TypeError for an array on the other side."""
+        on_gpu = is_device_array(a)
+        cls = type(self).__name__
+        if self._device == "cuda":
+            if not on_gpu:
+                raise TypeError(f"{name} is a host array ({type(a).__name__}) but the {cls} "
+                                "is on the GPU: pass device arrays (numba.cuda.to_device(...)) "
+                                "or move the module back with .to('cpu')")
+            from . import _device
+
+            return _device.as_numba(a)
+        if on_gpu:
+            raise TypeError(f"{name} is a GPU array ({type(a).__name__}) but the {cls} is on "
+                            "the CPU: move the module with .to('cuda') or copy the array to "
+                            "the host (.copy_to_host())")
+        return np.asarray(a)
 
     # -- parameters ---------------------------------------------------------
     def parameters(self):
@@ -110,6 +221,12 @@ class Module:
         >>> all(not g.any() for g in layer.grads.values())
         True
         """
+        if self._device == "cuda":
+            from . import _device
+
+            for g in self.grads.values():
+                _device.fill_zero(g)
+            return
         for g in self.grads.values():
             g.fill(0)
 
@@ -154,6 +271,9 @@ class Module:
     def state_dict(self):
         """A copy of every parameter, keyed by name, in order.
 
+        Always numpy arrays: a module on the GPU copies its parameters to
+        the host.
+
         Returns
         -------
         dict of str to ndarray
@@ -164,6 +284,8 @@ class Module:
         >>> list(numbarnn.RNN(2, 3, seed=0).state_dict())
         ['weight_ih_l0', 'weight_hh_l0', 'bias_ih_l0', 'bias_hh_l0']
         """
+        if self._device == "cuda":
+            return {name: _to_host(p) for name, p in self.params.items()}
         return {name: p.copy() for name, p in self.params.items()}
 
     def load_state_dict(self, state_dict):
@@ -171,12 +293,14 @@ class Module:
 
         Every name, shape and dtype is checked before anything is copied,
         so a failed load leaves the module unchanged. Arrays are copied into
-        the existing parameters, so references held elsewhere stay valid.
+        the existing parameters, so references held elsewhere stay valid;
+        on a module on the GPU they are copied to the device.
 
         Parameters
         ----------
         state_dict : mapping of str to array_like
-            Exactly the names of ``params``, with the same shapes and dtype.
+            Exactly the names of ``params``, with the same shapes and dtype
+            (host or device arrays, whatever the module's device).
 
         Raises
         ------
@@ -200,7 +324,8 @@ class Module:
                              f"missing {missing}, unexpected {unexpected}")
         arrays = {}
         for name, p in self.params.items():
-            a = np.asarray(state_dict[name])
+            a = state_dict[name]
+            a = _to_host(a) if is_device_array(a) else np.asarray(a)
             if a.shape != p.shape:
                 raise ValueError(f"state_dict[{name!r}] has shape {a.shape}, "
                                  f"expected {p.shape}")
@@ -209,12 +334,16 @@ class Module:
                                 f"{p.dtype}: convert it first (numbarnn never casts silently)")
             arrays[name] = a
         for name, a in arrays.items():
-            np.copyto(self.params[name], a)
+            if self._device == "cuda":
+                self.params[name].copy_to_device(np.ascontiguousarray(a))
+            else:
+                np.copyto(self.params[name], a)
 
     def save(self, path):
         """Write the module to ``path`` (``.npz``), atomically.
 
-        See :func:`numbarnn.nn.save` for the format.
+        See :func:`numbarnn.nn.save` for the format. A module on the GPU is
+        written from a host copy of its parameters (and loads on the CPU).
 
         Examples
         --------
@@ -248,3 +377,10 @@ class Module:
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self._config.items())
         return f"{type(self).__name__}({args})"
+
+
+def _to_host(a):
+    """A numpy copy of a device array."""
+    from . import _device
+
+    return _device.to_host(a)

@@ -6,6 +6,9 @@ step is the functional API with T = 1. In training mode every forward call
 pushes its cache on a stack and every :meth:`backward` call pops one, so a
 hand-written loop of T forwards followed by T backwards (last step first)
 is backpropagation through time.
+
+After ``.to("cuda")`` states, inputs and gradients are device arrays (the
+functional API runs the step on the GPU).
 """
 import numbers
 
@@ -53,9 +56,12 @@ class RNNCellBase(Module):
         _init.apply(self, "pytorch" if init is None else init, init_rng)
         self._stack = []
 
+    def _drop_caches(self):
+        self._stack.clear()
+
     def _check(self, name, a, shape):
-        a = np.asarray(a)
-        if a.dtype != self.dtype:
+        a = self._placed(name, a)
+        if np.dtype(a.dtype) != self.dtype:
             raise TypeError(f"{name} has dtype {a.dtype} but the cell is {self.dtype}: "
                             "convert it (numbarnn never casts silently)")
         if a.ndim != len(shape) or any(s is not None and s != n for s, n in zip(shape, a.shape)):
@@ -72,6 +78,12 @@ class RNNCellBase(Module):
                 raise TypeError(f"{name} of an LSTMCell must be a pair (h, c)")
         else:
             state = (state,)
+        if self._device == "cuda":
+            from . import _device
+
+            # None: the functional API's zeros; copies as below
+            return tuple(None if s is None else _device.copy(self._check(name, s, (B, H)))
+                         for s in state)
         # copies: the cache keeps a reference to the state it was given
         return tuple(np.zeros((B, H), self.dtype) if s is None
                      else self._check(f"{name}", s, (B, H)).copy() for s in state)
@@ -104,7 +116,14 @@ class RNNCellBase(Module):
         """
         x = self._check("x", x, (None, self.input_size))
         state = self._state("state", state, x.shape[0])
-        _, new, cache = cell_forward(self.kind, self._options, x[None], self._weights(), state,
+        if self._device == "cuda":  # device arrays have reshape, not None-indexing
+            from . import _device
+
+            x = _device.contiguous(x)
+            x3 = x.reshape(1, x.shape[0], x.shape[1])
+        else:
+            x3 = x[None]
+        _, new, cache = cell_forward(self.kind, self._options, x3, self._weights(), state,
                                      self.training)
         if self.training:
             self._stack.append(cache)
@@ -153,7 +172,12 @@ class RNNCellBase(Module):
         dx, d0, dw = cell_backward(self.kind, cache, None, ds)
         for name, g in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh"), dw):
             if g is not None:
-                self.grads[name] += g
+                if self._device == "cuda":
+                    from . import _device
+
+                    _device.add_into(self.grads[name], g)
+                else:
+                    self.grads[name] += g
         return dx[0], (d0 if self.kind == "lstm" else d0[0])
 
     def clear_cache(self):

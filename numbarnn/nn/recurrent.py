@@ -4,6 +4,11 @@ Built on the functional API: one call per layer and direction (per time
 segment with ``lengths``, see :mod:`numbarnn.nn.sequence`). The reverse
 direction runs the functional forward on the time-reversed sequence (each
 sequence reversed within its own length), and its outputs are reversed back.
+
+After ``.to("cuda")`` the same passes run on device arrays: the functional
+API runs each direction on the GPU, and the reversals, the concatenation of
+the directions, dropout and gradient accumulation are the small kernels of
+:mod:`numbarnn.nn._device` (imported only then).
 """
 import numbers
 import warnings
@@ -118,10 +123,19 @@ class RNNBase(Module):
         return (p["weight_ih" + s], p["weight_hh" + s], p.get("bias_ih" + s),
                 p.get("bias_hh" + s), p.get("weight_hr" + s))
 
+    def _check_movable(self):
+        if self.proj_size:
+            raise NotImplementedError(f"{type(self).__name__} with proj_size={self.proj_size}: "
+                                      "the projection runs on the CPU only; keep the layer "
+                                      "on the CPU")
+
+    def _drop_caches(self):
+        self._tape = None
+
     # -- argument checks ----------------------------------------------------
     def _check_array(self, name, a, shape):
-        a = np.asarray(a)
-        if a.dtype != self.dtype:
+        a = self._placed(name, a)
+        if np.dtype(a.dtype) != self.dtype:
             raise TypeError(f"{name} has dtype {a.dtype} but the layer is {self.dtype}: "
                             "convert it (numbarnn never casts silently) or build the layer "
                             "with another dtype")
@@ -165,6 +179,39 @@ class RNNBase(Module):
                 a = self._check_array(f"{name} ({part})", s, (n, B, H))
                 arrays.append(plan.sort(a).copy() if plan.ragged else a.copy())
         return [tuple(a[i] for a in arrays) for i in range(n)]
+
+    def _device_state(self, name, state, B):
+        """Like :meth:`_check_state` for a layer on the GPU (no ragged batches):
+        per (layer, direction) a tuple of fresh (B, ·) device copies, or of
+        Nones where the state is absent (the functional API's zeros)."""
+        from . import _device
+
+        n = self.num_layers * self.num_directions
+        if state is None:
+            state = (None, None) if self.kind == "lstm" else (None,)
+        elif self.kind == "lstm":
+            if not isinstance(state, (tuple, list)) or len(state) != 2:
+                raise TypeError(f"{name} of an LSTM must be a pair (h, c), got "
+                                f"{type(state).__name__}")
+        else:
+            state = (state,)
+        parts = ("h", "c") if self.kind == "lstm" else ("h",)
+        rows = []
+        for part, s in zip(parts, state):
+            if s is None:
+                rows.append([None] * n)
+            else:
+                a = self._check_array(f"{name} ({part})", s, (n, B, self.hidden_size))
+                # copies: a cache keeps a reference to the state it started from
+                rows.append([_device.copy(a[i]) for i in range(n)])
+        return [tuple(r[i] for r in rows) for i in range(n)]
+
+    def _pack_device_state(self, per_direction):
+        from . import _device
+
+        stacked = [_device.stack([s[j] for s in per_direction], self.dtype)
+                   for j in range(len(per_direction[0]))]
+        return tuple(stacked) if self.kind == "lstm" else stacked[0]
 
     def _pack_state(self, per_direction, plan):
         stacked = [plan.unsort(np.stack([s[j] for s in per_direction]))
@@ -220,7 +267,13 @@ class RNNBase(Module):
         >>> y, (h_n, c_n) = lstm.forward(x, lengths=[7, 5, 7, 2])
         >>> y.shape, h_n.shape, bool((y[5:, 1] == 0).all())
         ((7, 4, 10), (4, 4, 5), True)
+
+        After ``.to("cuda")``, x, state and the results are device arrays
+        (see :meth:`numbarnn.nn.Module.to`); ``lengths`` and
+        ``return_gates`` then raise NotImplementedError.
         """
+        if self._device == "cuda":
+            return self._forward_device(x, state, lengths, return_gates, keep_cache)
         x = self._check_array("x", x, (None, None, self.input_size))
         xt = x.transpose(1, 0, 2) if self.batch_first else x
         T, B = xt.shape[:2]
@@ -255,6 +308,51 @@ class RNNBase(Module):
         self._tape = _Tape(plan, records, masks, in_shapes, self.batch_first) if keep else None
         result = (self._layout(inp, plan), self._pack_state(finals, plan))
         return result + (gates,) if return_gates else result
+
+    def _forward_device(self, x, state, lengths, return_gates, keep_cache):
+        """:meth:`forward` on the GPU: the same passes on device arrays."""
+        from . import _device
+
+        if lengths is not None:
+            raise NotImplementedError("lengths (ragged batches) are supported on the CPU only: "
+                                      "pad the sequences to one length, or run the layer on "
+                                      "the CPU (.to('cpu'))")
+        if return_gates:
+            raise NotImplementedError("return_gates is supported on the CPU only: run the "
+                                      "layer on the CPU (.to('cpu')) to inspect the gates")
+        x = self._check_array("x", x, (None, None, self.input_size))
+        xt = _device.swap01(x) if self.batch_first else x
+        T, B = xt.shape[:2]
+        plan = Plan(T, B, None)
+        state0 = self._device_state("state", state, B)
+        keep = self.training if keep_cache is None else bool(keep_cache)
+        D, R = self.num_directions, self._out_size
+        inp = xt
+        records, masks, finals, in_shapes = [], [], [], []
+        for layer in range(self.num_layers):
+            in_shapes.append(tuple(inp.shape))
+            out = _device.empty((T, B, D * R), self.dtype) if D > 1 else None
+            for d in range(D):
+                xin = _device.reverse_time(inp) if d else inp
+                y_d, s_d, caches = direction_forward(
+                    self.kind, self._options, xin, self._weights(layer, d),
+                    state0[layer * D + d], plan, keep)
+                if D == 1:
+                    out = y_d
+                else:  # [forward, reverse], the reverse one back in forward time
+                    _device.put_block(out, y_d, d * R, reverse=d)
+                finals.append(s_d)
+                records.append(caches)
+            if self.training and self.dropout > 0 and layer < self.num_layers - 1:
+                # drawn on the host from the same generator as on the CPU, so a
+                # seeded layer drops the same units on either device
+                mask = _device.to_device(self._dropout_mask((T, B, D * R), plan))
+                out = _device.multiply(out, mask)
+                masks.append(mask)
+            inp = out
+        self._tape = _Tape(plan, records, masks, in_shapes, self.batch_first) if keep else None
+        y = _device.swap01(inp) if self.batch_first else inp
+        return y, self._pack_device_state(finals)
 
     def _layout(self, a, plan):
         """Sorted time-major ``a`` in the caller's batch order and layout."""
@@ -301,12 +399,17 @@ class RNNBase(Module):
         >>> dx = gru.backward(np.ones_like(y))
         >>> dx.shape, gru.grads["weight_hh_l0"].shape
         ((5, 2, 3), (12, 4))
+
+        After ``.to("cuda")``, dy, dstate and the results are device arrays
+        and the gradients accumulate on the GPU.
         """
         tape = self._tape
         if tape is None:
             raise RuntimeError("backward needs a forward pass that kept its cache: call "
                                "forward in training mode (or with keep_cache=True) first; "
                                "a backward pass frees the cache unless retain_cache=True")
+        if self._device == "cuda":
+            return self._backward_device(tape, dy, dstate, return_dstate, retain_cache)
         plan, D, H = tape.plan, self.num_directions, self._out_size
         y_shape = (plan.T, plan.B, D * H)
         if dy is None:
@@ -340,6 +443,42 @@ class RNNBase(Module):
         dx = plan.unsort(g)
         dx = np.ascontiguousarray(dx.transpose(1, 0, 2)) if tape.batch_first else dx
         return (dx, self._pack_state(dstate0, plan)) if return_dstate else dx
+
+    def _backward_device(self, tape, dy, dstate, return_dstate, retain_cache):
+        """:meth:`backward` on the GPU: the same passes on device arrays."""
+        from . import _device
+
+        plan, D, R = tape.plan, self.num_directions, self._out_size
+        T, B = plan.T, plan.B
+        if dy is None:
+            g = _device.zeros((T, B, D * R), self.dtype)
+        else:
+            want = (B, T, D * R) if tape.batch_first else (T, B, D * R)
+            dy = self._check_array("dy", dy, want)
+            g = _device.swap01(dy) if tape.batch_first else dy
+        dstate = self._device_state("dstate", dstate, B)
+        dstate0 = [None] * len(dstate)
+        for layer in reversed(range(self.num_layers)):
+            dx = None
+            for d in range(D):
+                i = layer * D + d
+                # each direction's slab of dy, the reverse one in its own time order
+                dy_d = g if D == 1 else _device.take_block(g, d * R, R, reverse=d)
+                dx_d, dstate0[i], dw = direction_backward(
+                    self.kind, tape.records[i], dy_d, dstate[i], plan, tape.in_shapes[layer])
+                dx_d = _device.reverse_time(dx_d) if d else dx_d
+                # dx_d is a fresh array of the functional API's: safe to add into
+                dx = dx_d if dx is None else _device.add_into(dx, dx_d)
+                s = self._suffix(layer, d)
+                for name, gw in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh"), dw):
+                    if gw is not None:
+                        _device.add_into(self.grads[name + s], gw)
+            # the input of this layer was the previous layer's output × mask
+            g = _device.multiply(dx, tape.masks[layer - 1]) if layer > 0 and tape.masks else dx
+        if not retain_cache:
+            self._tape = None
+        dx = _device.swap01(g) if tape.batch_first else g
+        return (dx, self._pack_device_state(dstate0)) if return_dstate else dx
 
     def step(self, x_t, state=None):
         """Advance one time step: the streaming form of :meth:`forward`.
@@ -379,5 +518,13 @@ class RNNBase(Module):
             raise ValueError("step needs a unidirectional layer: the reverse direction "
                              "of a bidirectional layer reads the future")
         x_t = self._check_array("x_t", x_t, (None, self.input_size))
+        if self._device == "cuda":  # device arrays have reshape, not None-indexing
+            from . import _device
+
+            B = x_t.shape[0]
+            x_t = _device.contiguous(x_t)
+            y, state = self.forward(x_t.reshape((B, 1, self.input_size) if self.batch_first
+                                                else (1, B, self.input_size)), state)
+            return y.reshape(B, y.shape[2]), state
         y, state = self.forward(x_t[:, None] if self.batch_first else x_t[None], state)
         return (y[:, 0] if self.batch_first else y[0]), state

@@ -63,14 +63,16 @@ def params_digest(params):
 
 
 def _encode(module):
+    # host arrays: a module on the GPU writes a copy of its parameters
+    params = module.params if getattr(module, "device", "cpu") == "cpu" else module.state_dict()
     meta = {"format": FORMAT, "version": VERSION, "class": type(module).__name__,
-            "config": module.get_config(), "params": list(module.params),
-            "params_sha256": params_digest(module.params)}
+            "config": module.get_config(), "params": list(params),
+            "params_sha256": params_digest(params)}
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
         with zf.open("__meta__.npy", "w") as f:
             np.lib.format.write_array(f, np.array(json.dumps(meta)), allow_pickle=False)
-        for name, a in module.params.items():
+        for name, a in params.items():
             with zf.open(name + ".npy", "w") as f:
                 np.lib.format.write_array(f, a, allow_pickle=False)
         # placeholder of the digest's length: the comment is the file's tail
@@ -86,7 +88,8 @@ def save(module, path):
     Parameters
     ----------
     module : numbarnn.nn.Module
-        A layer or cell.
+        A layer or cell, on the CPU or the GPU (its parameters are copied
+        to the host; :func:`load` returns a module on the CPU).
     path : str or os.PathLike
         The file to write (used as given: no suffix is added).
 

@@ -25,8 +25,12 @@ SIMULATOR = bool(numba.config.ENABLE_CUDASIM)
 # kernels stride over what one launch does not cover).
 THREADS = 8 if SIMULATOR else 256
 MAX_BLOCKS = 2 if SIMULATOR else 4096
-# GEMM tile edge: TILE × TILE threads per block, two TILE² shared tiles.
-TILE = 4 if SIMULATOR else 16
+# GEMM: GEMM_THREADS² threads per block, each computing GEMM_REG² values of
+# a (GEMM_THREADS·GEMM_REG)² tile of the product; GEMM_TK the depth of a
+# staged slice.
+GEMM_THREADS = 4 if SIMULATOR else 16
+GEMM_REG = 2 if SIMULATOR else 4
+GEMM_TK = 4 if SIMULATOR else 16
 
 
 def blocks_for(n, threads=THREADS):
@@ -35,8 +39,9 @@ def blocks_for(n, threads=THREADS):
 
 
 def cell_threads(H):
-    """Threads per block of the time-loop kernels: one per hidden unit, capped
-    (a thread then owns units tid, tid + blockDim, …)."""
+    """Threads per block of the per-sequence time loops (the reset-before
+    GRU): one per hidden unit, capped (a thread then owns units tid,
+    tid + blockDim, …)."""
     return max(1, min(H, THREADS if SIMULATOR else 256))
 
 
@@ -118,47 +123,74 @@ def transpose_2d(src, dst):
 @functools.lru_cache(maxsize=None)
 def _gemm_kernel(dtype, trans_a, trans_b):
     elem = numba.from_dtype(np.dtype(dtype))
-    tile = TILE
+    tx_n, reg, tk = GEMM_THREADS, GEMM_REG, GEMM_TK
+    bm = tx_n * reg  # block tile edge (rows of C, and columns)
+    nthreads = tx_n * tx_n
 
     @cuda.jit
     def gemm_tiled(a, b, c, beta):
         # c = op(a) @ op(b) + beta·c with op(a) (M, K), op(b) (K, N), op a
         # transpose when trans_a / trans_b (compile-time constants), any
-        # strides; beta == 0 never reads c (it may hold garbage). Classic
-        # shared-memory tiling: a block stages a TILE×TILE tile of each
-        # operand per K step.
-        sa = cuda.shared.array((tile, tile), elem)
-        sb = cuda.shared.array((tile, tile), elem)
+        # strides; beta == 0 never reads c (it may hold garbage). A block
+        # computes a bm × bm tile of c, each thread reg × reg values held in
+        # registers, so every value staged in shared memory is used reg
+        # times per load. A thread's rows and columns are interleaved (row
+        # ty + tx_n·i), so a warp's shared loads and global stores hit
+        # neighbouring addresses.
+        sa = cuda.shared.array((tk, bm), elem)
+        sb = cuda.shared.array((tk, bm), elem)
+        acc = cuda.local.array((reg, reg), elem)
+        af = cuda.local.array(reg, elem)
+        bf = cuda.local.array(reg, elem)
         tx = cuda.threadIdx.x
         ty = cuda.threadIdx.y
-        row = cuda.blockIdx.y * tile + ty
-        col = cuda.blockIdx.x * tile + tx
+        tid = ty * tx_n + tx
+        m0 = cuda.blockIdx.y * bm
+        n0 = cuda.blockIdx.x * bm
         M, N = c.shape[0], c.shape[1]
         K = a.shape[0] if trans_a else a.shape[1]
         zero = typed(beta, 0.0)
-        acc = zero
-        for k0 in range(0, K, tile):
-            # neighbouring threads (tx) load neighbouring addresses of a
-            # C-ordered operand, stored or transposed (coalesced loads)
-            if trans_a:
-                m, ka = cuda.blockIdx.y * tile + tx, k0 + ty
-                sa[tx, ty] = a[ka, m] if m < M and ka < K else zero
-            else:
-                sa[ty, tx] = a[row, k0 + tx] if row < M and k0 + tx < K else zero
-            if trans_b:
-                n, kb = cuda.blockIdx.x * tile + ty, k0 + tx
-                sb[tx, ty] = b[n, kb] if n < N and kb < K else zero
-            else:
-                sb[ty, tx] = b[k0 + ty, col] if k0 + ty < K and col < N else zero
+        for i in range(reg):
+            for j in range(reg):
+                acc[i, j] = zero
+        for k0 in range(0, K, tk):
+            for e in range(tid, bm * tk, nthreads):
+                # coalesced: neighbouring threads read along the stored rows
+                if trans_a:
+                    mm, kk = e % bm, e // bm
+                    m, k = m0 + mm, k0 + kk
+                    sa[kk, mm] = a[k, m] if m < M and k < K else zero
+                else:
+                    mm, kk = e // tk, e % tk
+                    m, k = m0 + mm, k0 + kk
+                    sa[kk, mm] = a[m, k] if m < M and k < K else zero
+                if trans_b:
+                    nn, kk = e // tk, e % tk
+                    n, k = n0 + nn, k0 + kk
+                    sb[kk, nn] = b[n, k] if n < N and k < K else zero
+                else:
+                    nn, kk = e % bm, e // bm
+                    n, k = n0 + nn, k0 + kk
+                    sb[kk, nn] = b[k, n] if n < N and k < K else zero
             cuda.syncthreads()
-            for kk in range(tile):
-                acc += sa[ty, kk] * sb[kk, tx]
+            for kk in range(tk):
+                for i in range(reg):
+                    af[i] = sa[kk, ty + tx_n * i]
+                for j in range(reg):
+                    bf[j] = sb[kk, tx + tx_n * j]
+                for i in range(reg):
+                    for j in range(reg):
+                        acc[i, j] += af[i] * bf[j]
             cuda.syncthreads()
-        if row < M and col < N:
-            if beta == zero:
-                c[row, col] = acc
-            else:
-                c[row, col] = acc + beta * c[row, col]
+        for i in range(reg):
+            row = m0 + ty + tx_n * i
+            for j in range(reg):
+                col = n0 + tx + tx_n * j
+                if row < M and col < N:
+                    if beta == zero:
+                        c[row, col] = acc[i, j]
+                    else:
+                        c[row, col] = acc[i, j] + beta * c[row, col]
 
     return gemm_tiled
 
@@ -175,5 +207,6 @@ def gemm(a, b, c, beta=0.0, trans_a=False, trans_b=False):
     if M == 0 or N == 0:
         return
     kernel = _gemm_kernel(np.dtype(c.dtype), bool(trans_a), bool(trans_b))
-    grid = ((N + TILE - 1) // TILE, (M + TILE - 1) // TILE)
-    kernel[grid, (TILE, TILE)](a, b, c, np.dtype(c.dtype).type(beta))
+    edge = GEMM_THREADS * GEMM_REG
+    grid = ((N + edge - 1) // edge, (M + edge - 1) // edge)
+    kernel[grid, (GEMM_THREADS, GEMM_THREADS)](a, b, c, np.dtype(c.dtype).type(beta))

@@ -47,9 +47,6 @@ timeout "${TEST_TIMEOUT:-300}" "${PYTEST[@]}" -q -p no:benchmark "${XDIST[@]}" -
   $([ "${LAYER_TESTS:-1}" = 1 ] && ls tests/test_cuda_layers.py 2>/dev/null) 2>&1 | tail -60 | tee "$OUT/tests.txt"
 tests_rc=${PIPESTATUS[0]}
 
-echo "== device probe =="
-timeout 120 python3 scripts/cuda_probe.py 2>&1 | tee "$OUT/probe.txt"
-
 echo "== GPU timings against cuDNN =="
 if [ "${BENCH:-loop}" = pytest ]; then
   timeout "${BENCH_TIMEOUT:-420}" "${PYTEST[@]}" -q bench/test_bench_cuda.py \
@@ -63,4 +60,7 @@ else
   timeout "${BENCH_TIMEOUT:-420}" python3 scripts/cuda_bench_ratios.py --time "$OUT/ratios.json" \
     2>&1 | grep -v "^case" | tee "$OUT/ratios.txt"
 fi
+echo "== device probe =="
+timeout "${PROBE_TIMEOUT:-120}" python3 scripts/cuda_probe.py 2>&1 | tee "$OUT/probe.txt"
+
 exit "$tests_rc"

@@ -242,8 +242,8 @@ def _fused(cell, direction, plan, I, H, G, dtype, *args):
     name = np.dtype(dtype).name
     fwd, bwd = steps.fused_shared(plan, I, H, G, np.dtype(dtype).itemsize, counts)
     if direction == "forward":
-        kernel, shared = getattr(mods[cell], f"{cell}_forward_fused")(name, plan.layout,
-                                                                      *counts[:2]), fwd
+        kernel, shared = getattr(mods[cell], f"{cell}_forward_fused")(
+            name, plan.layout, *counts[:2], steps.x_per_thread(plan, I)), fwd
     else:
         kernel, shared = getattr(mods[cell], f"{cell}_backward_fused")(name, plan.layout,
                                                                        counts[2]), bwd
@@ -454,8 +454,14 @@ def _grads_for_empty(inp, cache):
 
 def _fused_backward_plan(cache):
     """The plan when the fused backward loop can run, else None."""
-    plan = _plan(cache.w_hh, cache.x.shape[1])
-    return plan if plan.chunks == 1 else None
+    T, B, I = cache.x.shape
+    GH, H = cache.w_hh.shape
+    plan = _plan(cache.w_hh, B)
+    steps = cuda_modules()[2]["steps"]
+    itemsize = np.dtype(cache.x.dtype).itemsize
+    shared = steps.fused_shared(plan, I, H, GH // H, itemsize,
+                                steps.register_counts(plan, I, H, GH // H))[1]
+    return plan if plan.chunks == 1 and shared <= 48 * 1024 else None
 
 
 def rnn_backward(cache, dy, dh_n):

@@ -307,10 +307,10 @@ FUSED_BACKWARD = (fused_backward_load, fused_backward_init, fused_backward_step,
                   fused_backward_final)
 
 
-def gru_forward_fused(dtype, layout, kh=0, kx=0):
+def gru_forward_fused(dtype, layout, kh=0, kx=0, xpt=1):
     """Reset-after fused forward; ``arrs`` are (b_ih, b_hh, has_b_ih, has_b_hh,
     gates, aux, training)."""
-    return fused_forward_kernel(FUSED_FORWARD, 3, dtype, layout, kh, kx)
+    return fused_forward_kernel(FUSED_FORWARD, 3, dtype, layout, kh, kx, xpt)
 
 
 def gru_backward_fused(dtype, layout, kb=0):

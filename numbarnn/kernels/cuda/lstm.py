@@ -85,10 +85,10 @@ def lstm_forward(dtype, layout):
     return forward_kernel(forward_pair, dtype, layout)
 
 
-def lstm_forward_fused(dtype, layout, kh=0, kx=0):
+def lstm_forward_fused(dtype, layout, kh=0, kx=0, xpt=1):
     """The fused forward kernel (``steps.fused_forward_kernel``); its ``arrs``
     are (b_ih, b_hh, has_b_ih, has_b_hh, c0, has_c0, gates, cs, c_n, training)."""
-    return fused_forward_kernel(FUSED_FORWARD, 4, dtype, layout, kh, kx)
+    return fused_forward_kernel(FUSED_FORWARD, 4, dtype, layout, kh, kx, xpt)
 
 
 def lstm_backward_fused(dtype, layout, kb=0):

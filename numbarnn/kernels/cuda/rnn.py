@@ -118,9 +118,9 @@ FUSED_BACKWARD = (fused_backward_load, fused_backward_init, fused_backward_step,
                   fused_backward_final)
 
 
-def rnn_forward_fused(dtype, layout, kh=0, kx=0):
+def rnn_forward_fused(dtype, layout, kh=0, kx=0, xpt=1):
     """The fused forward kernel; ``arrs`` are (b_ih, b_hh, has_b_ih, has_b_hh, act)."""
-    return fused_forward_kernel(FUSED_FORWARD, 1, dtype, layout, kh, kx)
+    return fused_forward_kernel(FUSED_FORWARD, 1, dtype, layout, kh, kx, xpt)
 
 
 def rnn_backward_fused(dtype, layout, kb=0):

@@ -101,7 +101,8 @@ def plan_steps(G, B, H, itemsize):
     'block'
     """
     per_block = 32 if SIMULATOR else 256
-    block_threads = 32 if SIMULATOR else 512
+    # 256 threads: a kernel may then use all 255 registers a thread can have
+    block_threads = 32 if SIMULATOR else 256
     layout = FORCE_LAYOUT
     if isinstance(layout, tuple):
         units, rows = layout[1], layout[2]
@@ -338,8 +339,13 @@ def launch(kernel, plan, shared, *args):
 #           (and dc0) from the last product.
 
 
-#: Input elements a thread of the fused forward loop loads ahead per step.
+#: Most input elements a thread of the fused forward loop loads ahead per step.
 X_PER_THREAD = 8
+
+
+def x_per_thread(plan, I):
+    """Input elements each thread of the fused forward loop loads per step."""
+    return max(1, -(-plan.rows * I // plan.threads))
 
 
 def fused_fits(plan, I, H, G, itemsize):
@@ -349,8 +355,9 @@ def fused_fits(plan, I, H, G, itemsize):
             and shared <= 48 * 1024)
 
 
-#: Most weights a thread keeps in registers (a 4-gate LSTM over 16 k each).
-REGISTER_WEIGHTS = 64
+#: Most weights a thread keeps in registers (a 4-gate LSTM over 16 k of h
+#: and 4 of x; float64 then takes 160 of a thread's 255 registers).
+REGISTER_WEIGHTS = 80
 
 
 def register_counts(plan, I, H, G):
@@ -504,13 +511,14 @@ def stage_rows(buf, off, stride, src, r0, rows, B, K, has):
 
 
 @functools.lru_cache(maxsize=None)
-def fused_forward_kernel(hooks, G, dtype, layout, kh=0, kx=0):
+def fused_forward_kernel(hooks, G, dtype, layout, kh=0, kx=0, xpt=1):
     """The fused forward loop for a cell's ``hooks`` = (init, step, final).
 
     ``kernel(x, w_ih, w_hh, h0, has_h0, y, h_n, arrs, units, rows, chunks,
     lanes)``; ``h0`` is read only when ``has_h0``. ``kh``/``kx`` > 0 keep
     that many w_hh/w_ih weights per gate and lane in registers
-    (:func:`register_counts`).
+    (:func:`register_counts`); each thread loads ``xpt`` elements of the
+    next step's inputs (:func:`x_per_thread`).
     """
     init, cell_step, final = hooks
     elem = numba.from_dtype(np.dtype(dtype))
@@ -546,10 +554,10 @@ def fused_forward_kernel(hooks, G, dtype, layout, kh=0, kx=0):
         stage_rows(sh, xoff + xn, Is, x[0], base, rows, B, I, False)
         # this thread's elements of the next step's input rows, e = tid + q·nt
         nt = cuda.blockDim.x
-        xrow = cuda.local.array(X_PER_THREAD, numba.int64)
-        xcol = cuda.local.array(X_PER_THREAD, numba.int64)
-        xv = cuda.local.array(X_PER_THREAD, elem)
-        for q in range(X_PER_THREAD):
+        xrow = cuda.local.array(xpt, numba.int32)
+        xcol = cuda.local.array(xpt, numba.int32)
+        xv = cuda.local.array(xpt, elem)
+        for q in range(xpt):
             e = tid + q * nt
             xrow[q] = e // I if I > 0 and e < rows * I else -1
             xcol[q] = e % I if I > 0 else 0
@@ -557,7 +565,7 @@ def fused_forward_kernel(hooks, G, dtype, layout, kh=0, kx=0):
         cuda.syncthreads()
         for t in range(T):
             cur = t % 2
-            for q in range(X_PER_THREAD):
+            for q in range(xpt):
                 xv[q] = zero
                 r = xrow[q]
                 if t + 1 < T and r >= 0 and base + r < B:
@@ -578,7 +586,7 @@ def fused_forward_kernel(hooks, G, dtype, layout, kh=0, kx=0):
                     final(b, j, st, arrs)
             if not grid and valid and lane == 0:
                 sh[(1 - cur) * hn + bb * Hs + j] = h
-            for q in range(X_PER_THREAD):
+            for q in range(xpt):
                 if xrow[q] >= 0:
                     sh[xoff + (1 - cur) * xn + xrow[q] * Is + xcol[q]] = xv[q]
             step_sync()

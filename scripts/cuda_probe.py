@@ -73,10 +73,10 @@ def main():
 
 def layouts():
     from numbarnn import functional as F
-    from numbarnn.bench.cases import SHAPES, Shape
+    from numbarnn.bench.gpu import DEFAULT_SHAPES, GPU_SHAPES
     from numbarnn.kernels.cuda import steps
 
-    shapes = dict(SHAPES, S7=Shape(100, 256, 512, 1024))
+    shapes = {name: GPU_SHAPES[name] for name in DEFAULT_SHAPES}
     for name, (T, B, I, H) in shapes.items():
         print(name, "G=4 float32", steps.plan_steps(4, B, H, 4), "float64",
               steps.plan_steps(4, B, H, 8))

@@ -34,6 +34,10 @@ def _comma_list(allowed):
 
 
 def _shape_list(text):
+    # S7 (issue 5's large shape) is a GPU-only case: --device cuda takes it
+    if text.strip() == "S7" or "S7" in text.split(","):
+        rest = ",".join(s for s in text.split(",") if s.strip() != "S7")
+        return (resolve_shapes(rest) if rest.strip() else []) + ["S7"]
     try:
         return resolve_shapes(text)
     except ValueError as exc:
@@ -50,7 +54,8 @@ def _parser():
     p.add_argument("--dtypes", type=_comma_list(DTYPES), help="default: float32,float64")
     p.add_argument("--modes", type=_comma_list(MODES), help="default: forward,fwdbwd")
     p.add_argument("--shapes", type=_shape_list,
-                   help="'all' (S1-S6, default), 'smoke' (S1s,S2s,S6s) or a comma list")
+                   help="'all' (S1-S6, default), 'smoke' (S1s,S2s,S6s) or a comma list; "
+                   "--device cuda also takes S7 and defaults to S1-S7")
     p.add_argument("--contenders", type=_comma_list(CONTENDERS),
                    default=list(CONTENDERS), help="default: numbarnn,torch,numpy")
     p.add_argument("--rounds", type=int, help="samples per contender, median reported (5)")
@@ -71,7 +76,8 @@ def _parser():
                    help="add a column: largest relative deviation of any contender from numpy")
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
-                   help="cuda: points to the GPU benchmark (exits with status 2)")
+                   help="cuda: numbarnn's GPU kernels against PyTorch + cuDNN (shapes S1-S7; "
+                   "exits with status 2 without a GPU)")
     return p
 
 
@@ -154,6 +160,16 @@ def _run_row(case, opts, args):
     return record, ratios
 
 
+def _gpu_main(args):
+    """``--device cuda``: the cuDNN/numbarnn table (``bench/gpu.py``)."""
+    from . import gpu
+
+    shapes = args.shapes or gpu.DEFAULT_SHAPES
+    modes = [{"forward": "fwd"}.get(m, m) for m in (args.modes or ["forward", "fwdbwd"])]
+    return gpu.main(args.cells or list(CELLS), args.dtypes or list(DTYPES), modes, shapes,
+                    args.rounds or 5, 0.1 if args.quick else 1.0, args.json)
+
+
 def main(argv=None) -> int:
     """Run the benchmark table; the engine of ``python -m numbarnn bench``.
 
@@ -176,11 +192,9 @@ def main(argv=None) -> int:
     """
     args = _parser().parse_args(argv)
     if args.device == "cuda":
-        print("numbarnn bench: this table is the CPU one. On a machine with a CUDA GPU, "
-              "`bash scripts/device_check.sh` runs the CUDA tests and times the GPU kernels "
-              "against cuDNN (cuDNN/numbarnn ratios, S1-S7), or run "
-              "`python -m pytest bench/test_bench_cuda.py --benchmark-group-by=group`.",
-              file=sys.stderr)
+        return _gpu_main(args)
+    if args.shapes and "S7" in args.shapes:
+        print("numbarnn bench: S7 is a GPU shape (--device cuda)", file=sys.stderr)
         return 2
     if (args.rounds is not None and args.rounds < 1) or (
             args.threads is not None and args.threads < 1):

@@ -21,11 +21,13 @@ import numba
 import numpy as np
 from numba import cuda
 
-# The simulator runs every GPU thread as a Python thread: a small launch is
-# much faster there, and the grid-stride loops make any launch size correct.
-_SIMULATOR = bool(numba.config.ENABLE_CUDASIM)
-THREADS = 8 if _SIMULATOR else 256
-MAX_BLOCKS = 2 if _SIMULATOR else 1024
+# Launch sizes, the grid-stride launcher and the fill/copy kernels are the
+# functional API's (kernels/cuda/common.py); importing it also applies the
+# numba-cuda compatibility shim before anything compiles.
+from ..kernels.cuda.common import copy_2d as _copy_2d  # noqa: E402
+from ..kernels.cuda.common import fill as _fill  # noqa: E402
+from ..kernels.cuda.common import launch_1d as _launch  # noqa: E402
+
 # Launches are sized to the work (one block for a small state): numba's
 # low-occupancy warning would fire for launches as wide as they need to be,
 # and the test suite turns warnings into errors. The functional API's GPU
@@ -33,21 +35,7 @@ MAX_BLOCKS = 2 if _SIMULATOR else 1024
 numba.config.CUDA_LOW_OCCUPANCY_WARNINGS = 0
 
 
-def _launch(kernel, n, *args):
-    """Run the grid-stride ``kernel(*args)`` over ``n`` items (nothing when n == 0)."""
-    if n:
-        blocks = max(1, min(MAX_BLOCKS, (n + THREADS - 1) // THREADS))
-        kernel[blocks, THREADS](*args)
-
-
 # -- kernels --------------------------------------------------------------------
-
-@cuda.jit
-def _fill(a, value):
-    """a[:] = value, for a 1-D array."""
-    for i in range(cuda.grid(1), a.shape[0], cuda.gridsize(1)):
-        a[i] = value
-
 
 @cuda.jit
 def _add_into(a, b):
@@ -61,14 +49,6 @@ def _multiply(a, b, out):
     """out[:] = a[:] * b[:], for 1-D arrays of one length."""
     for i in range(cuda.grid(1), out.shape[0], cuda.gridsize(1)):
         out[i] = a[i] * b[i]
-
-
-@cuda.jit
-def _copy_2d(src, dst):
-    """dst[:, :] = src[:, :]; src may be strided, dst is contiguous."""
-    n1 = dst.shape[1]
-    for i in range(cuda.grid(1), dst.shape[0] * n1, cuda.gridsize(1)):
-        dst[i // n1, i % n1] = src[i // n1, i % n1]
 
 
 @cuda.jit

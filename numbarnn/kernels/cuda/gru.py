@@ -17,7 +17,7 @@ from numba import cuda
 from . import compat  # noqa: F401  (before anything compiles)
 from .cell import gru_update, gru_update_backward, sigmoid, sigmoid_grad, tanh, typed
 from .steps import (backward_kernel, dot, forward_kernel, fused_backward_kernel,
-                    fused_forward_kernel, lane_sum)
+                    fused_forward_kernel, lane_sum, put)
 
 
 @cuda.jit(device=True)
@@ -43,9 +43,7 @@ def forward_pair(t, b, j, valid, lane, lanes, buf, off, y, arrs):
         r = sigmoid(g[j] + hr)
         z = sigmoid(g[H + j] + hz)
         n = tanh(g[2 * H + j] + r * hn)
-        g[j] = r
-        g[H + j] = z
-        g[2 * H + j] = n
+        put(g, j, H, (r, z, n))
         aux[t, b, j] = hn
         h = gru_update(z, n, buf[off + j])
         y[t, b, j] = h
@@ -68,22 +66,23 @@ def backward_pair(t, s, b, j, valid, lane, lanes, buf, off, dh, arrs):
             dh[b, j] = rec + dp[b, j]
         else:
             g = gates[t, b]
-            r = g[j]
             h_prev = h0[b, j] if t == 0 else y[t - 1, b, j]
             d = dy[t, b, j] + (rec + dp[b, j] if s > 0 else dh[b, j])
-            dan, daz, dhp = gru_update_backward(g[H + j], g[2 * H + j], h_prev, d)
-            dar = dan * aux[t, b, j] * sigmoid_grad(r)
-            dnr = dan * r
-            dg = dgates[t, b]
-            dg[j] = dar
-            dg[H + j] = daz
-            dg[2 * H + j] = dan
-            dr = dgh[t, b]
-            dr[j] = dar
-            dr[H + j] = daz
-            dr[2 * H + j] = dnr
-            dp[b, j] = dhp
+            (dar, daz, dnr), dp[b, j] = _backward_cell(
+                dgates[t, b], dgh[t, b], j, H, g[j], g[H + j], g[2 * H + j], aux[t, b, j],
+                h_prev, d)
     return dar, daz, dnr
+
+
+@cuda.jit(device=True)
+def _backward_cell(dg, dr, j, H, r, z, n, hn, h_prev, d):
+    """Reset-after backward step of unit j: the input-side gate gradients into
+    dg, the recurrent side's into dr; returns the latter and (1 − z) ⊙ d."""
+    dan, daz, dhp = gru_update_backward(z, n, h_prev, d)
+    dar = dan * hn * sigmoid_grad(r)
+    put(dg, j, H, (dar, daz, dan))
+    put(dr, j, H, (dar, daz, dan * r))
+    return (dar, daz, dan * r), dhp
 
 
 def gru_forward(dtype, layout):
@@ -242,10 +241,7 @@ def fused_forward_step(t, b, j, hs, xs, st, h_prev, arrs):
     z = sigmoid(xs[1] + qz + hs[1])
     n = tanh(xs[2] + qn + r * hn)
     if training:
-        g = gates[t, b]
-        g[j] = r
-        g[H + j] = z
-        g[2 * H + j] = n
+        put(gates[t, b], j, H, (r, z, n))
         aux[t, b, j] = hn
     return gru_update(z, n, h_prev), st
 
@@ -283,18 +279,7 @@ def fused_backward_step(t, b, j, rec, vals, st, arrs):
     dgates, dgh = arrs[8], arrs[9]
     H = dgh.shape[2] // 3
     dy, r, z, n, hn, hp = vals
-    dan, daz, dhp = gru_update_backward(z, n, hp, dy + rec + st)
-    dar = dan * hn * sigmoid_grad(r)
-    dnr = dan * r
-    dg = dgates[t, b]
-    dg[j] = dar
-    dg[H + j] = daz
-    dg[2 * H + j] = dan
-    dr = dgh[t, b]
-    dr[j] = dar
-    dr[H + j] = daz
-    dr[2 * H + j] = dnr
-    return (dar, daz, dnr), dhp
+    return _backward_cell(dgates[t, b], dgh[t, b], j, H, r, z, n, hn, hp, dy + rec + st)
 
 
 @cuda.jit(device=True)

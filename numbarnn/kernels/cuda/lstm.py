@@ -19,7 +19,7 @@ from numba import cuda
 from . import compat  # noqa: F401  (before anything compiles)
 from .cell import lstm_cell, lstm_cell_backward, typed
 from .steps import (backward_kernel, dot, forward_kernel, fused_backward_kernel,
-                    fused_forward_kernel, lane_sum)
+                    fused_forward_kernel, lane_sum, put)
 
 
 @cuda.jit(device=True)
@@ -43,10 +43,7 @@ def forward_pair(t, b, j, valid, lane, lanes, buf, off, y, arrs):
         c_prev = c0[b, j] if t == 0 else cs[t - 1, b, j]
         i, f, n, o, c, h = lstm_cell(g[j] + ai, g[H + j] + af, g[2 * H + j] + ag,
                                      g[3 * H + j] + ao, c_prev)
-        g[j] = i
-        g[H + j] = f
-        g[2 * H + j] = n
-        g[3 * H + j] = o
+        put(g, j, H, (i, f, n, o))
         cs[t, b, j] = c
         y[t, b, j] = h
     return h
@@ -69,15 +66,18 @@ def backward_pair(t, s, b, j, valid, lane, lanes, buf, off, dh, arrs):
             g = gates[t, b]
             c_prev = c0[b, j] if t == 0 else cs[t - 1, b, j]
             d = dy[t, b, j] + (rec if s > 0 else dh[b, j])
-            dai, daf, dag, dao, dcp = lstm_cell_backward(
-                g[j], g[H + j], g[2 * H + j], g[3 * H + j], cs[t, b, j], c_prev, d, dc[b, j])
-            dc[b, j] = dcp
-            dg = dgates[t, b]
-            dg[j] = dai
-            dg[H + j] = daf
-            dg[2 * H + j] = dag
-            dg[3 * H + j] = dao
+            (dai, daf, dag, dao), dc[b, j] = _backward_cell(
+                dgates[t, b], j, H, g[j], g[H + j], g[2 * H + j], g[3 * H + j], cs[t, b, j],
+                c_prev, d, dc[b, j])
     return dai, daf, dag, dao
+
+
+@cuda.jit(device=True)
+def _backward_cell(dg, j, H, i, f, g, o, c, c_prev, d, dc):
+    """The cell's backward step; writes unit j's four gate gradients into dg."""
+    dai, daf, dag, dao, dc = lstm_cell_backward(i, f, g, o, c, c_prev, d, dc)
+    put(dg, j, H, (dai, daf, dag, dao))
+    return (dai, daf, dag, dao), dc
 
 
 def lstm_forward(dtype, layout):
@@ -134,11 +134,7 @@ def fused_forward_step(t, b, j, hs, xs, st, h_prev, arrs):
     i, f, n, o, c, h = lstm_cell(xs[0] + q0 + hs[0], xs[1] + q1 + hs[1], xs[2] + q2 + hs[2],
                                  xs[3] + q3 + hs[3], c)
     if training:
-        g = gates[t, b]
-        g[j] = i
-        g[H + j] = f
-        g[2 * H + j] = n
-        g[3 * H + j] = o
+        put(gates[t, b], j, H, (i, f, n, o))
         cs[t, b, j] = c
     return h, (c, q0, q1, q2, q3)
 
@@ -182,13 +178,8 @@ def fused_backward_step(t, b, j, rec, vals, st, arrs):
     H = dgates.shape[2] // 4
     dy, i, f, g, o, c, cp = vals
     dc, dhn = st
-    dai, daf, dag, dao, dc = lstm_cell_backward(i, f, g, o, c, cp, dy + rec + dhn, dc)
-    dg = dgates[t, b]
-    dg[j] = dai
-    dg[H + j] = daf
-    dg[2 * H + j] = dag
-    dg[3 * H + j] = dao
-    return (dai, daf, dag, dao), (dc, typed(dc, 0.0))
+    out, dc = _backward_cell(dgates[t, b], j, H, i, f, g, o, c, cp, dy + rec + dhn, dc)
+    return out, (dc, typed(dc, 0.0))
 
 
 @cuda.jit(device=True)

@@ -210,6 +210,13 @@ def stage(buf, src, r0, rows):
 
 
 @cuda.jit(device=True)
+def put(row, j, H, vals):
+    """row[g·H + j] = vals[g] for each of the tuple's values (gate g of unit j)."""
+    for g in range(len(vals)):
+        row[g * H + j] = vals[g]
+
+
+@cuda.jit(device=True)
 def grid_sync():
     cuda.cg.this_grid().sync()
 

@@ -1,12 +1,13 @@
-"""Pieces every CUDA cell kernel shares: launch sizes, small elementwise
-kernels, the tiled GEMM that does the input projection and the weight
-gradients over all steps, and the bias column sums.
+"""Pieces every CUDA pass shares: launch sizes, small elementwise kernels,
+the register-blocked GEMM that does the input projection (where the time
+loop does not do it itself) and the weight gradients over all steps, and
+the bias column sums.
 
-A pass has the CPU's three phases (``kernels/cpu/common.py``): one GEMM for
-the input projection of every step, the time loop (one kernel launch for the
-whole sequence, ``kernels/cuda/<cell>.py``), and, backward, dx and the
-weight gradients as one GEMM each over all steps plus a column sum for the
-biases. Elementwise kernels use grid-stride loops, so any launch size is
+A pass has the CPU's phases (``kernels/cpu/common.py``): the input
+projection of every step (a GEMM, or inside the fused time loop), the time
+loop (one kernel launch for the whole sequence, ``steps.py``), and,
+backward, dx and the weight gradients as one GEMM each over all steps plus a
+column sum for the biases. Elementwise kernels use grid-stride loops, so any launch size is
 correct; launch sizes are chosen by the helpers here (smaller under the
 simulator, which runs every thread as a Python thread).
 """

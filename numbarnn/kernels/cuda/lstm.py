@@ -1,13 +1,14 @@
 """LSTM forward and backward through time on the GPU (DESIGN.md §1).
 
-The per-pair steps that ``steps.py``'s drivers run every time step, one
-launch per pass. A pair is (batch row b, unit j); its thread forms the four
-gate sums of rows j, H + j, 2H + j, 3H + j, so the cell update needs nothing
-from other threads. Buffers, all owned by the caller:
+The per-pair steps that ``steps.py``'s time loops run, one launch per pass
+(``forward_pair``/``backward_pair`` for the chunked loop, the ``fused_*``
+hooks for the fused one). A pair is (batch row b, unit j); its thread forms
+the four gate sums of rows j, H + j, 2H + j, 3H + j, so the cell update
+needs nothing from other threads. Buffers, all owned by the caller:
 
 ``gates`` (T, B, 4H)
-    pre-activations in (from the input-projection GEMM), activations
-    (i, f, g, o) out: the training cache.
+    the chunked loop: pre-activations in (from the input-projection GEMM);
+    both: activations (i, f, g, o) out, the training cache.
 ``cs`` (T, B, H)
     cell states.
 ``w_hhT`` (H, 4H)

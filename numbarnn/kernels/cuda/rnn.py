@@ -1,10 +1,10 @@
 """Elman RNN forward and backward through time on the GPU (DESIGN.md §1).
 
-The per-pair steps that ``steps.py``'s drivers run every time step, one
-launch per pass. ``gates`` (T, B, H) holds the pre-activations
-w_ih x + b_ih + b_hh on entry (the forward pass does not overwrite them);
-``w_hhT`` (H, H) is w_hhᵀ, read coalesced by the forward pass; ``act`` is
-the activation code of ``cellmath``.
+The per-pair steps that ``steps.py``'s time loops run, one launch per pass:
+``forward_pair``/``backward_pair`` for the chunked loop, where ``gates``
+(T, B, H) holds the pre-activations w_ih x + b_ih + b_hh from a GEMM and
+``w_hhT`` (H, H) is w_hhᵀ; the ``fused_*`` hooks for the fused loop, which
+forms x's projection itself. ``act`` is the activation code of ``cellmath``.
 """
 from numba import cuda
 

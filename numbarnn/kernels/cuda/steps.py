@@ -94,11 +94,25 @@ def multiprocessors():
 def plan_steps(G, B, H, itemsize):
     """Choose the layout of a time loop with G gate rows per unit.
 
+    Parameters
+    ----------
+    G : int
+        Gate rows per unit (1 RNN, 3 GRU, 4 LSTM).
+    B, H : int
+        Batch size and hidden size.
+    itemsize : int
+        Bytes per element (4 or 8).
+
+    Returns
+    -------
+    StepPlan
+
     Examples
     --------
-    >>> from numbarnn.kernels.cuda.common import plan_steps  # doctest: +SKIP
-    >>> plan_steps(4, 1, 32, 4).layout  # doctest: +SKIP
-    'block'
+    >>> from numbarnn.kernels.cuda.steps import plan_steps
+    >>> plan = plan_steps(4, 1, 32, 4)  # an LSTM at B = 1, H = 32, float32
+    >>> plan.layout, plan.blocks
+    ('block', (1, 1))
     """
     per_block = 32 if SIMULATOR else 256
     # 256 threads: a kernel may then use all 255 registers a thread can have

@@ -4,7 +4,8 @@
 largest cooperative grid, the cost of an empty launch, cuDNN's LSTM at S7
 with and without TF32 (torch enables TF32 for cuDNN by default), the time
 loops' chosen layout per benchmark shape, and LSTM forward+backward times
-with each layout forced (what ``steps.plan_steps``' choice is checked
+with each layout forced, and with the chunked loops in place of the fused
+ones (what ``steps.plan_steps``' choice and the fused loops are checked
 against).
 """
 import time
@@ -87,10 +88,11 @@ def layouts():
             d = {k: cuda.to_device(rng.uniform(-0.1, 0.1, s).astype(dtype)) for k, s in
                  dict(x=(T, B, I), w_ih=(4 * H, I), w_hh=(4 * H, H), dy=(T, B, H)).items()}
             line = []
-            for force in (None, "block", "grid"):
+            for force in (None, "block", "grid", "chunked"):
                 if force == "block" and (H > 256 or 8 * H * np.dtype(dtype).itemsize > 40960):
                     continue
-                steps.FORCE_LAYOUT = force
+                steps.FORCE_LAYOUT = None if force == "chunked" else force
+                steps.FORCE_FUSED = False if force == "chunked" else None
 
                 def run():
                     res = F.lstm_forward(d["x"], d["w_ih"], d["w_hh"], training=True,
@@ -100,7 +102,7 @@ def layouts():
                     line.append(f"{force or 'auto'} {timeit(run, 5) * 1e3:.3f} ms")
                 except Exception as exc:  # report and go on: this is a probe
                     line.append(f"{force or 'auto'} failed: {type(exc).__name__}: {exc}")
-            steps.FORCE_LAYOUT = None
+            steps.FORCE_LAYOUT, steps.FORCE_FUSED = None, None
             print(f"lstm fwd+bwd {name} {dtype}: " + ", ".join(line), flush=True)
 
 

@@ -150,12 +150,13 @@ def test_inference_keeps_no_cache_and_training_outputs_are_copies(variant):
 
 
 # Each layout of the time loops (kernels/cuda/steps.py), forced on a small
-# shape: "block" (weights in registers, or read through L1); "grid" with one block holding every pair (the fused loop);
+# shape: "block" (weights in registers, or read through L1, or the chunked
+# loop instead of the fused one); "grid" with one block holding every pair (the fused loop);
 # and "grid" with one staged row, so the block walks the batch in three
 # chunks (the chunked loop). A real GPU also runs grids of several blocks
 # (the simulator runs blocks one after another, so a grid barrier there
 # only works for one block).
-LAYOUTS = ["block", "block-weights-in-L1", ("grid", 5, 3), ("grid", 5, 1, 3)]
+LAYOUTS = ["block", "block-weights-in-L1", ("grid", 5, 3), ("grid", 5, 1, 3), "block-chunked"]
 if not numba.config.ENABLE_CUDASIM:
     LAYOUTS += [("grid", 2, 1), ("grid", 2, 2), ("grid", 1, 3), ("grid", 2, 1, 2)]
 
@@ -168,5 +169,8 @@ def test_each_time_loop_layout(variant, layout, monkeypatch):
     if layout == "block-weights-in-L1":  # no weights kept in registers
         layout = "block"
         monkeypatch.setattr(steps, "REGISTER_WEIGHTS", 0)
+    if layout == "block-chunked":  # the chunked loops where the fused ones would run
+        layout = "block"
+        monkeypatch.setattr(steps, "FORCE_FUSED", False)
     monkeypatch.setattr(steps, "FORCE_LAYOUT", layout)
     check(variant, (4, 3, 2, 5), np.float64)

@@ -461,7 +461,8 @@ def _fused_backward_plan(cache):
     itemsize = np.dtype(cache.x.dtype).itemsize
     shared = steps.fused_shared(plan, I, H, GH // H, itemsize,
                                 steps.register_counts(plan, I, H, GH // H))[1]
-    return plan if plan.chunks == 1 and shared <= 48 * 1024 else None
+    fits = steps.FORCE_FUSED is not False and plan.chunks == 1 and shared <= 48 * 1024
+    return plan if fits else None
 
 
 def rnn_backward(cache, dy, dh_n):

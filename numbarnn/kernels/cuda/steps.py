@@ -41,6 +41,9 @@ SHARED_BYTES = 40 * 1024  # under the 48 KiB a block gets without opting in
 #: rows[, chunks]) for a grid layout with that many units and staged rows
 #: per block (and row chunks per block; by default as few as fit).
 FORCE_LAYOUT = None
+#: False runs the chunked loops (input projection as a GEMM) even where the
+#: fused ones fit: for tests and for timing one against the other.
+FORCE_FUSED = None
 
 
 class StepPlan:
@@ -376,7 +379,7 @@ def x_per_thread(plan, I):
 def fused_fits(plan, I, H, G, itemsize):
     """True when the fused forward loop can run this plan with I inputs."""
     shared = fused_shared(plan, I, H, G, itemsize, register_counts(plan, I, H, G))[0]
-    return (plan.chunks == 1 and plan.rows * I <= X_PER_THREAD * plan.threads
+    return (FORCE_FUSED is not False and plan.chunks == 1 and plan.rows * I <= X_PER_THREAD * plan.threads
             and shared <= 48 * 1024)
 
 

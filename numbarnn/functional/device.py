@@ -10,13 +10,15 @@ same messages; finiteness is checked on the device, by one small kernel per
 argument and a single flag copy back to the host (``check_finite=False``
 skips it and the synchronisation it costs).
 
-Each pass is: the input projection as one tiled GEMM over every step, the
-cell's time loop as one kernel launch for the whole sequence, and, backward,
-dx and the weight gradients as one GEMM each plus column sums for the
-biases. Unlike the CPU's inference path, the gate buffer always holds every
-step (T·B·G·H elements). All work is queued on the default stream; results
-are ready once it has run (``numba.cuda.synchronize()``, or any copy to the
-host).
+Each pass is the cell's time loop as one kernel launch for the whole
+sequence (``kernels/cuda/steps.py``): the fused loop, which also does the
+input projection and, in inference, keeps no gates (only y and the last
+state), wherever every (batch row, unit) pair gets a thread; otherwise a GEMM
+for the input projection of every step and the chunked loop, which keeps
+every step's gates (T·B·G·H elements). Backward, dx and the weight
+gradients are one GEMM each plus column sums for the biases. All work is
+queued on the default stream; results are ready once it has run
+(``numba.cuda.synchronize()``, or any copy to the host).
 
 ``numba.cuda`` is imported on the first device call only, so
 ``import numbarnn`` never needs CUDA.

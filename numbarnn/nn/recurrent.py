@@ -157,20 +157,26 @@ class RNNBase(Module):
                              f"and max {arr.max()}")
         return arr.astype(np.int64)
 
+    def _state_parts(self, name, state):
+        """(("h", "c"), (h, c)) for an LSTM, (("h",), (h,)) otherwise; None
+        parts for an absent state, a TypeError for an LSTM state that is not
+        a pair."""
+        parts = ("h", "c") if self.kind == "lstm" else ("h",)
+        if state is None:
+            return parts, (None,) * len(parts)
+        if self.kind != "lstm":
+            return parts, (state,)
+        if not isinstance(state, (tuple, list)) or len(state) != 2:
+            raise TypeError(f"{name} of an LSTM must be a pair (h, c), got "
+                            f"{type(state).__name__}")
+        return parts, tuple(state)
+
     def _check_state(self, name, state, B, plan, allow_none_parts=False):
         """A list over (layer, direction) of state tuples (B, ·), sorted copies:
         h is (B, P) with a projection, c (B, H)."""
         n = self.num_layers * self.num_directions
-        parts = ("h", "c") if self.kind == "lstm" else ("h",)
+        parts, state = self._state_parts(name, state)
         widths = (self._out_size, self.hidden_size)
-        if state is None:
-            state = (None,) * len(parts)
-        elif self.kind == "lstm":
-            if not isinstance(state, (tuple, list)) or len(state) != 2:
-                raise TypeError(f"{name} of an LSTM must be a pair (h, c), got "
-                                f"{type(state).__name__}")
-        else:
-            state = (state,)
         arrays = []
         for part, s, H in zip(parts, state, widths):
             if s is None:
@@ -187,15 +193,7 @@ class RNNBase(Module):
         from . import _device
 
         n = self.num_layers * self.num_directions
-        if state is None:
-            state = (None, None) if self.kind == "lstm" else (None,)
-        elif self.kind == "lstm":
-            if not isinstance(state, (tuple, list)) or len(state) != 2:
-                raise TypeError(f"{name} of an LSTM must be a pair (h, c), got "
-                                f"{type(state).__name__}")
-        else:
-            state = (state,)
-        parts = ("h", "c") if self.kind == "lstm" else ("h",)
+        parts, state = self._state_parts(name, state)
         rows = []
         for part, s in zip(parts, state):
             if s is None:

@@ -398,7 +398,16 @@ def _start_backward(cache, dy, dh_n, extra, cell, fn):
     inp.finish()
     if out["dy"] is None:
         out["dy"] = inp.zeros((T, B, H), dtype)
-    return inp, out
+    return inp, out, (T, B, cache.x.shape[2], H, dtype)
+
+
+def _empty_backward(inp, cache, g, states):
+    """The gradients when T == 0 or B == 0 (no time loop to run): zeros, and
+    copies of the incoming state gradients ``states`` (names in g) as dh0 …"""
+    dx, dw_ih, dw_hh, db_ih, db_hh = _grads_for_empty(inp, cache)
+    B, H = cache.x.shape[1], cache.w_hh.shape[1]
+    fresh = [_fresh(inp, g[name], B, H, cache.x.dtype) for name in states]
+    return (dx, *fresh, dw_ih, dw_hh, db_ih, db_hh)
 
 
 def _fresh(inp, g, B, H, dtype):
@@ -469,13 +478,10 @@ def _fused_backward_plan(cache):
 
 def rnn_backward(cache, dy, dh_n):
     """BPTT on the GPU for :func:`rnn_forward`; (dx, dh0, dw_ih, dw_hh, db_ih, db_hh)."""
-    inp, g = _start_backward(cache, dy, dh_n, {}, "rnn", "rnn_backward")
-    T, B, I = cache.x.shape
-    H = cache.w_hh.shape[1]
-    dtype = np.dtype(cache.x.dtype)
+    inp, g, (T, B, I, H, dtype) = _start_backward(cache, dy, dh_n, {}, "rnn",
+                                                  "rnn_backward")
     if not (T and B):
-        dx, dw_ih, dw_hh, db_ih, db_hh = _grads_for_empty(inp, cache)
-        return dx, _fresh(inp, g["dh_n"], B, H, dtype), dw_ih, dw_hh, db_ih, db_hh
+        return _empty_backward(inp, cache, g, ("dh_n",))
     dgates = inp.cuda.device_array_like(cache.y)
     plan = _fused_backward_plan(cache)
     if plan is not None:
@@ -493,14 +499,10 @@ def rnn_backward(cache, dy, dh_n):
 
 def lstm_backward(cache, dy, dh_n, dc_n):
     """BPTT on the GPU for :func:`lstm_forward`; (dx, dh0, dc0, dw_ih, …)."""
-    inp, g = _start_backward(cache, dy, dh_n, {"dc_n": dc_n}, "lstm", "lstm_backward")
-    T, B, I = cache.x.shape
-    H = cache.w_hh.shape[1]
-    dtype = np.dtype(cache.x.dtype)
+    inp, g, (T, B, I, H, dtype) = _start_backward(cache, dy, dh_n, {"dc_n": dc_n}, "lstm",
+                                                  "lstm_backward")
     if not (T and B):
-        dx, dw_ih, dw_hh, db_ih, db_hh = _grads_for_empty(inp, cache)
-        return (dx, _fresh(inp, g["dh_n"], B, H, dtype), _fresh(inp, g["dc_n"], B, H, dtype),
-                dw_ih, dw_hh, db_ih, db_hh)
+        return _empty_backward(inp, cache, g, ("dh_n", "dc_n"))
     cuda = inp.cuda
     dgates = cuda.device_array_like(cache.gates)
     plan = _fused_backward_plan(cache)
@@ -523,13 +525,10 @@ def lstm_backward(cache, dy, dh_n, dc_n):
 
 def gru_backward(cache, dy, dh_n):
     """BPTT on the GPU for :func:`gru_forward`; (dx, dh0, dw_ih, dw_hh, db_ih, db_hh)."""
-    inp, g = _start_backward(cache, dy, dh_n, {}, "gru", "gru_backward")
-    T, B, I = cache.x.shape
-    H = cache.w_hh.shape[1]
-    dtype = np.dtype(cache.x.dtype)
+    inp, g, (T, B, I, H, dtype) = _start_backward(cache, dy, dh_n, {}, "gru",
+                                                  "gru_backward")
     if not (T and B):
-        dx, dw_ih, dw_hh, db_ih, db_hh = _grads_for_empty(inp, cache)
-        return dx, _fresh(inp, g["dh_n"], B, H, dtype), dw_ih, dw_hh, db_ih, db_hh
+        return _empty_backward(inp, cache, g, ("dh_n",))
     cuda = inp.cuda
     dgates = cuda.device_array_like(cache.gates)
     dgh = cuda.device_array_like(cache.gates) if cache.reset_after else dgates

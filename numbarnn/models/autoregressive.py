@@ -9,6 +9,7 @@ import numpy as np
 import scipy.linalg
 
 from . import _kernels
+from ._base import ModelBase
 
 _TRENDS = {"n": 0, "c": 1, "ct": 2}
 
@@ -41,7 +42,7 @@ def _design(x, order, trend, hold_back):
     return X, x[hold_back:]
 
 
-class AutoRegressive:
+class AutoRegressive(ModelBase):
     """Gaussian AR(τ) model for (T,) series, VAR(τ) for (T, D) series.
 
     Parameters

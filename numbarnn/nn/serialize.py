@@ -63,8 +63,9 @@ def params_digest(params):
 
 
 def _encode(module):
-    # host arrays: a module on the GPU writes a copy of its parameters
-    params = module.params if getattr(module, "device", "cpu") == "cpu" else module.state_dict()
+    # state_dict(): host arrays (a module on the GPU writes a copy of its
+    # parameters; a model writes its fitted state)
+    params = module.state_dict()
     meta = {"format": FORMAT, "version": VERSION, "class": type(module).__name__,
             "config": module.get_config(), "params": list(params),
             "params_sha256": params_digest(params)}

@@ -20,6 +20,7 @@ from numba.extending import intrinsic, overload
 from .. import cellmath
 from ..cellmath import compile_cell_math
 from ..._jit import FASTMATH
+from .simd import Vector, vfloor, vpow2, vsplat
 
 
 @intrinsic
@@ -77,17 +78,51 @@ def _exp_impl(fty):
     return impl
 
 
+def _vector_exp_impl(fty):
+    # the same reduction and polynomial as _exp_impl, on a register of lanes
+    c = lambda v: fty(v)  # noqa: E731
+    if fty is np.float64:
+        lo, hi, bias, shift, degree = -708.0, 709.0, 1023, 52, 13
+        ln2_hi, ln2_lo = 6.93147180369123816490e-01, 1.90821492927058770002e-10
+    else:
+        lo, hi, bias, shift, degree = -87.0, 88.0, 127, 23, 7
+        ln2_hi, ln2_lo = 0.693359375, -2.12194440e-4
+    coeffs = tuple(c(1.0 / math.factorial(k)) for k in range(degree, -1, -1))
+    lo, hi, log2e, half = c(lo), c(hi), c(1.4426950408889634), c(0.5)
+    ln2_hi, ln2_lo = c(ln2_hi), c(ln2_lo)
+
+    def impl(a):
+        x = min(max(a, vsplat(lo)), vsplat(hi))
+        nf = vfloor(x * vsplat(log2e) + vsplat(half))
+        r = (x - nf * vsplat(ln2_hi)) - nf * vsplat(ln2_lo)
+        p = vsplat(coeffs[0])
+        for k in numba.literal_unroll(coeffs[1:]):
+            p = p * r + vsplat(k)
+        return p * vpow2(nf, bias, shift)
+
+    return impl
+
+
 @overload(fast_exp, jit_options={"fastmath": FASTMATH, "error_model": "numpy"})
 def _ov_fast_exp(a):
     if a == types.float64:
         return _exp_impl(np.float64)
     if a == types.float32:
         return _exp_impl(np.float32)
+    if isinstance(a, Vector):
+        return _vector_exp_impl(np.float64 if a.dtype == types.float64 else np.float32)
     return None
 
 
 @overload(typed)
 def _ov_typed(like, v):
+    if isinstance(like, Vector):
+        target = like.dtype
+
+        def vimpl(like, v):
+            return vsplat(target(v))
+
+        return vimpl
     target = like
 
     def impl(like, v):

@@ -1,0 +1,137 @@
+"""LSTM forward and backward time loops of the persistent-thread engine.
+
+One call of a ``*_steps`` kernel is one worker's whole pass: it owns the
+hidden units of blocks ``ub0:ub1`` (``L`` units a block, ``L`` the SIMD
+width) with all four gate rows of each, so the cell update needs nothing
+from the other workers; only h_t (forward) and the gate gradients
+(backward) are shared, through arrays every worker reads whole, and the
+workers meet at a spin barrier once per step. The layout (packed columns,
+padded widths, slots) is described in ``kernels/cpu/engine.py``.
+
+Forward, per step: the worker's columns of ``h_{t−1} · W_hhᵀ`` into the
+scratch ``S`` (the packed micro-kernel), then for each batch row and unit
+block the gate pre-activations ``gx + S`` are loaded as vectors, the cell
+math of ``kernels/cellmath.py`` runs on them in registers, and c_t, h_t
+(and in training the activations) are stored once.
+
+Backward, per step (t from T−1 down): ``dh_t`` for the worker's units is
+``dy_t`` plus the product of the next step's gate gradients (all columns,
+all workers) with its slice of ``W_hh``; the cell's backward runs on
+vectors and writes this step's gate gradients for the worker's columns.
+"""
+from ..._jit import kernel
+from .cell import lstm_cell, lstm_cell_backward
+from .packed import product
+from .simd import barrier_wait, lanes_of, load, ptr, store, vload, vstore
+
+G = 4
+
+
+@kernel
+def lstm_forward_steps(x, wxp, bx, whp, bh, hs, cs, gx, S, gates, y, counter, Tc, training,
+                       ub0, ub1, parts):
+    """Steps 0 … T−1 for the unit blocks ``ub0:ub1`` (one worker).
+
+    ``hs``/``cs`` (slots, B, Hp): slot 0 holds h0/c0, step t reads slot
+    ``t % slots`` and writes ``(t + 1) % slots`` (T + 1 slots in training,
+    2 otherwise). ``gx`` (Tc, B, C) holds a chunk's input projections,
+    ``S`` (B, C) a step's recurrent product, ``gates`` (T, B, C) the
+    activations in training.
+    """
+    T, B, I = x.shape
+    H = y.shape[2]
+    slots, Hp = hs.shape[0], hs.shape[2]
+    C = bx.shape[0]
+    px, pwx, pbx, pwh, pbh = ptr(x), ptr(wxp), ptr(bx), ptr(whp), ptr(bh)
+    phs, pcs, pgx, pS, pg, py = ptr(hs), ptr(cs), ptr(gx), ptr(S), ptr(gates), ptr(y)
+    pcount = ptr(counter)
+    L = lanes_of(pbx)
+    p0, p1 = ub0 * G // 2, ub1 * G // 2
+    u0, u1 = ub0 * L, min(ub1 * L, H)
+    for t0 in range(0, T, Tc):
+        n = min(Tc, T - t0)
+        # this worker's columns of the chunk's input projections (+ both biases)
+        product(px, t0 * B * I, I, pgx, 0, C, n * B, pwx, p0, p1, I, pbx)
+        for s in range(n):
+            t = t0 + s
+            prev = (t % slots) * B * Hp
+            cur = ((t + 1) % slots) * B * Hp
+            product(phs, prev, Hp, pS, 0, C, B, pwh, p0, p1, H, pbh)
+            for b in range(B):
+                go = (s * B + b) * C
+                so = b * C
+                for ub in range(ub0, ub1):
+                    c0 = ub * G * L
+                    ai = vload(pgx, go + c0) + vload(pS, so + c0)
+                    af = vload(pgx, go + c0 + L) + vload(pS, so + c0 + L)
+                    ag = vload(pgx, go + c0 + 2 * L) + vload(pS, so + c0 + 2 * L)
+                    ao = vload(pgx, go + c0 + 3 * L) + vload(pS, so + c0 + 3 * L)
+                    u = b * Hp + ub * L
+                    i, f, g, o, c, h = lstm_cell(ai, af, ag, ao, vload(pcs, prev + u))
+                    vstore(pcs, cur + u, c)
+                    vstore(phs, cur + u, h)
+                    if training:
+                        k = (t * B + b) * C + c0
+                        vstore(pg, k, i)
+                        vstore(pg, k + L, f)
+                        vstore(pg, k + 2 * L, g)
+                        vstore(pg, k + 3 * L, o)
+                yo = (t * B + b) * H
+                ho = cur + b * Hp
+                for j in range(u0, u1):
+                    store(py, yo + j, load(phs, ho + j))
+            if parts > 1:
+                barrier_wait(pcount, parts, t + 1)
+
+
+@kernel
+def lstm_backward_steps(wbp, zb, gates, cs, dy, dh, dc, dg, S, counter, ub0, ub1, parts):
+    """Backpropagation through all steps for the unit blocks ``ub0:ub1``.
+
+    ``wbp`` is W_hh packed for the backward product (K = C gate columns in
+    packed order, output columns = hidden units). ``dh`` (B, Hp) holds dh_n
+    on entry and dh0 on return, ``dc`` (B, Hp) dc_n and dc0; ``dg``
+    (T, B, C) receives the pre-activation gradients; ``S`` (B, Hp) is
+    scratch and ``zb`` (Hp,) zeros (the product's bias). ``cs`` holds T + 1 slots (slot t + 1 is c_t).
+    """
+    T, B, C = dg.shape
+    H = dy.shape[2]
+    Hp = dh.shape[1]
+    pw, pg, pcs, pdy, pdh, pdc, pdg, pS = (ptr(wbp), ptr(gates), ptr(cs), ptr(dy), ptr(dh),
+                                           ptr(dc), ptr(dg), ptr(S))
+    pzb = ptr(zb)
+    pcount = ptr(counter)
+    L = lanes_of(pdh)
+    q0, q1 = ub0 // 2, ub1 // 2  # output panels: 2L units each
+    u0, u1 = ub0 * L, min(ub1 * L, H)
+    for t in range(T - 1, -1, -1):
+        if t < T - 1:
+            # dh_t (this worker's units) = dy_t + dg_{t+1} · W_hh[:, units]
+            product(pdg, (t + 1) * B * C, C, pS, 0, Hp, B, pw, q0, q1, C, pzb)
+        for b in range(B):
+            yo = (t * B + b) * H
+            so = b * Hp
+            if t < T - 1:
+                for j in range(u0, u1):
+                    store(pdh, so + j, load(pS, so + j) + load(pdy, yo + j))
+            else:
+                for j in range(u0, u1):
+                    store(pdh, so + j, load(pdh, so + j) + load(pdy, yo + j))
+            for ub in range(ub0, ub1):
+                c0 = ub * G * L
+                k = (t * B + b) * C + c0
+                u = b * Hp + ub * L
+                cur = ((t + 1) * B + b) * Hp + ub * L
+                prev = (t * B + b) * Hp + ub * L
+                dai, daf, dag, dao, dcp = lstm_cell_backward(
+                    vload(pg, k), vload(pg, k + L), vload(pg, k + 2 * L), vload(pg, k + 3 * L),
+                    vload(pcs, cur), vload(pcs, prev), vload(pdh, u), vload(pdc, u))
+                vstore(pdg, k, dai)
+                vstore(pdg, k + L, daf)
+                vstore(pdg, k + 2 * L, dag)
+                vstore(pdg, k + 3 * L, dao)
+                vstore(pdc, u, dcp)
+        if parts > 1:
+            barrier_wait(pcount, parts, T - t)
+    # dh0 = dg_0 · W_hh for this worker's units
+    product(pdg, 0, C, pdh, 0, Hp, B, pw, q0, q1, C, pzb)

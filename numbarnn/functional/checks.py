@@ -164,6 +164,28 @@ class Cache:
         return f"<numbarnn {self.cell} cache: T={T}, B={B}, I={I}, {sizes}, {self.x.dtype}>"
 
 
+class EngineCache(Cache):
+    """The cache of a CPU engine pass (``functional/engine.py``).
+
+    It keeps the gate activations and states in the engine's packed,
+    padded layout (``gates_p``, ``cs_p``, ``hs_p``); ``gates`` and ``cs``
+    give them in the weights' gate order, (T, B, G·H) and (T, B, H), for
+    readers such as the layers' ``return_gates``.
+    """
+
+    def __init__(self, cell, layout, **arrays):
+        super().__init__(cell, layout=layout, **arrays)
+
+    @property
+    def gates(self):
+        from .engine import unpack_columns
+        return unpack_columns(self.gates_p, self.layout)
+
+    @property
+    def cs(self):
+        return self.cs_p[1:, :, :self.layout.H]
+
+
 def check_cache(cache, cell, fn):
     """Reject anything but the cache of a training forward pass of ``cell``."""
     if cache is None:

@@ -5,9 +5,10 @@ import numpy as np
 
 from ..kernels.cpu import lstm as _k
 from ..kernels.cpu.common import projection_grads, transposed_hidden_weights
-from . import device
+from . import device, engine
+from ..kernels.cpu import fused_lstm as _fk
 from .checks import (Cache, bias_grads, bias_or_zeros, check_projected_weights, check_weights,
-                     grad_input, start_backward, state, work_steps)
+                     grad_input, start_backward, state, work_steps, EngineCache)
 from .schedule import backward_pass, forward_pass
 
 LSTMResult = namedtuple("LSTMResult", "y h_n c_n cache")
@@ -104,6 +105,8 @@ def lstm_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None, *, w_hr=
     dtype = x.dtype
     h0 = state("h0", h0, B, P, dtype, check_finite)
     c0 = state("c0", c0, B, H, dtype, check_finite)
+    if w_hr is None:
+        return _engine_forward(x, w_ih, w_hh, b_ih, b_hh, h0, c0, training)
     Tc = work_steps(T, B, 4 * H, training)
     y = np.empty((T, B, P), dtype)
     h_n, c_n = h0.copy(), c0.copy()
@@ -175,6 +178,8 @@ def lstm_backward(cache, dy=None, dh_n=None, dc_n=None):
     """
     if device.is_device_cache(cache):
         return LSTMGrads(*device.lstm_backward(cache, dy, dh_n, dc_n))
+    if isinstance(cache, EngineCache):
+        return _engine_backward(cache, dy, dh_n, dc_n)
     dy, dh, out = start_backward(cache, dy, dh_n, "lstm", "lstm_backward")
     T, B, P = dy.shape
     H = cache.cs.shape[2]
@@ -197,3 +202,48 @@ def lstm_backward(cache, dy=None, dh_n=None, dc_n=None):
     if w_hr is None:
         return LSTMGrads(*grads)
     return LSTMProjGrads(*grads, out["dw_hr"])
+
+
+def _engine_forward(x, w_ih, w_hh, b_ih, b_hh, h0, c0, training):
+    T, B, I = x.shape
+    H = w_hh.shape[1]
+    dtype = x.dtype
+    lay = engine.layout(4, H, dtype)
+    y = np.empty((T, B, H), dtype)
+    slots = T + 1 if training else 2
+    hs, cs = engine.padded_states(slots, B, lay, dtype, h0, c0)
+    gates = np.empty((T if training else 1, B, lay.C), dtype)
+    if T and B:
+        bias = bias_or_zeros(b_ih, 4 * H, dtype) + bias_or_zeros(b_hh, 4 * H, dtype)
+        Tc = work_steps(T, B, lay.C, training)
+        engine.run(_fk.lstm_forward_steps,
+                   (x, engine.pack_rows(w_ih, lay.cols, I), engine.pack_bias(bias, lay.cols),
+                    engine.pack_rows(w_hh, lay.cols, H), np.zeros(lay.C, dtype), hs, cs,
+                    np.empty((Tc, B, lay.C), dtype), np.empty((B, lay.C), dtype), gates, y, Tc,
+                    training), B, lay)
+    h_n = hs[T % slots, :, :H].copy()
+    c_n = cs[T % slots, :, :H].copy()
+    cache = None
+    if training:
+        cache = EngineCache("lstm", lay, x=x, w_ih=w_ih, w_hh=w_hh, h0=h0, c0=c0, y=y,
+                            gates_p=gates, cs_p=cs, w_hr=None, has_b_ih=b_ih is not None,
+                            has_b_hh=b_hh is not None)
+        y = y.copy()
+    return LSTMResult(y, h_n, c_n, cache)
+
+
+def _engine_backward(cache, dy, dh_n, dc_n):
+    dy, dh, out = start_backward(cache, dy, dh_n, "lstm", "lstm_backward")
+    T, B, H = dy.shape
+    lay = cache.layout
+    dc = grad_input("dc_n", dc_n, (B, H), dh.dtype)
+    dhp, dcp = engine.padded(dh, lay), engine.padded(dc, lay)
+    if T and B:
+        dg = np.empty((T, B, lay.C), dh.dtype)
+        engine.run(_fk.lstm_backward_steps,
+                   (engine.pack_backward(cache.w_hh, lay), np.zeros(lay.Hp, dh.dtype),
+                    cache.gates_p, cache.cs_p, dy, dhp, dcp, dg,
+                    np.empty((B, lay.Hp), dh.dtype)), B, lay)
+        engine.weight_grads(dg, dg, cache.x, cache.h0, cache.y, cache.w_ih, lay, out)
+    return LSTMGrads(out["dx"], dhp[:, :H].copy(), dcp[:, :H].copy(), out["dw_ih"],
+                     out["dw_hh"], *bias_grads(cache, out))

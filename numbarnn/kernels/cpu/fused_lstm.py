@@ -28,7 +28,7 @@ G = 4
 
 
 @kernel
-def lstm_forward_steps(x, wxp, bx, whp, bh, hs, cs, gx, S, gates, y, counter, Tc, training,
+def lstm_forward_steps(x, wxp, bx, whp, bh, hs, cs, gx, S, gates, y, Tc, training, counter,
                        ub0, ub1, parts):
     """Steps 0 … T−1 for the unit blocks ``ub0:ub1`` (one worker).
 

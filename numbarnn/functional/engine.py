@@ -1,0 +1,165 @@
+"""The CPU engine: packed weights, persistent workers, fused time loops.
+
+A pass over a sequence runs as ``parts`` workers (``functional/workers.py``)
+each executing the whole time loop of one cell kernel
+(``kernels/cpu/fused_<cell>.py``) for its own hidden units, meeting at a
+spin barrier once per step. Everything a worker touches in its hot loop is
+laid out here, once per call:
+
+Unit blocks
+    Hidden units are grouped in blocks of ``L`` (the SIMD width: 16 in
+    float32, 8 in float64); the number of blocks is rounded up to even, so
+    the padded width ``Hp`` is a multiple of 2L and a worker always owns
+    whole pairs of blocks.
+Packed columns
+    The G·H gate rows of ``w_ih``/``w_hh`` become ``C = G·Hp`` columns,
+    ordered by unit block, then gate, then lane: the G pre-activations of L
+    units sit side by side, one vector each. Padding columns hold zeros.
+Panels
+    Weights are packed into panels of 2L columns (``kernels/cpu/packed.py``)
+    once per call and stay where they are for all T steps; a worker reads
+    only its own panels, so its slice of W_hh stays in its core's cache.
+
+The input projection of a chunk of steps is part of the worker's loop (its
+own columns), so a forward pass calls no BLAS at all; backward, the weight
+gradients and dx are three large GEMMs after the time loop.
+
+Results do not depend on the number of parts: every output element is the
+same sequence of operations whichever worker computes it.
+"""
+from collections import namedtuple
+
+import numpy as np
+
+from ..kernels.cpu import packed as _packed
+from . import workers
+from .schedule import get_num_threads
+
+#: Below this many multiply-adds per step the barrier (~0.2 µs) and the
+#: hand-off (~20 µs a call) cost more than a second thread saves.
+THREADED_STEP_WORK = 1 << 16
+
+Layout = namedtuple("Layout", "G H L n_blocks Hp C cols units")
+
+
+def layout(G, H, dtype):
+    """Unit blocks, padded sizes and the packed-column map for G gates × H units.
+
+    ``cols[c]`` is the gate row (of G·H) packed column c holds, −1 for
+    padding; ``units[u]`` is u for u < H and −1 for padding units.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numbarnn.functional.engine import layout
+    >>> lay = layout(4, 20, np.float32)
+    >>> lay.L, lay.Hp, lay.C, int(lay.cols[16]), int(lay.cols[64])
+    (16, 32, 128, 20, 16)
+    """
+    L = _packed.lanes(dtype)
+    n_blocks = -(-H // L)
+    n_blocks += n_blocks % 2
+    Hp = n_blocks * L
+    C = G * Hp
+    c = np.arange(C)
+    block, rest = np.divmod(c, G * L)
+    gate, lane = np.divmod(rest, L)
+    unit = block * L + lane
+    cols = np.where(unit < H, gate * H + unit, -1).astype(np.int64)
+    units = np.where(np.arange(Hp) < H, np.arange(Hp), -1).astype(np.int64)
+    return Layout(G, H, L, n_blocks, Hp, C, cols, units)
+
+
+def pack_rows(w, cols, K):
+    """Panels (C/2L, K, 2L) of the rows ``cols`` of ``w`` (rows, K)."""
+    W = 2 * _packed.lanes(w.dtype)
+    wp = np.empty((cols.shape[0] // W, K, W), w.dtype)
+    _packed.pack(w, cols, wp)
+    return wp
+
+
+def pack_bias(b, cols):
+    out = np.empty(cols.shape[0], b.dtype)
+    _packed.pack_bias(b, cols, out)
+    return out
+
+
+def pack_backward(w_hh, lay):
+    """W_hh for dh = dg · W_hh: K = the C packed gate columns, output columns
+    the Hp (padded) units, in panels of 2L units."""
+    rows = np.zeros((lay.C, lay.H), w_hh.dtype)
+    valid = lay.cols >= 0
+    rows[valid] = w_hh[lay.cols[valid]]
+    return pack_rows(np.ascontiguousarray(rows.T), lay.units, lay.C)
+
+
+def plan_parts(B, lay):
+    """How many workers a pass asks for."""
+    pairs = lay.n_blocks // 2
+    if B * lay.C * lay.H < THREADED_STEP_WORK or pairs < 2:
+        return 1
+    return max(1, min(get_num_threads(), pairs))
+
+
+def block_range(part, parts, lay):
+    """Unit blocks ``ub0:ub1`` (even bounds) that ``part`` of ``parts`` owns."""
+    pairs = lay.n_blocks // 2
+    return 2 * (pairs * part // parts), 2 * (pairs * (part + 1) // parts)
+
+
+def run(fn, args, B, lay):
+    """Run the kernel ``fn(*args, counter, ub0, ub1, parts)`` on its workers;
+    returns the number of parts that ran."""
+    return workers.run_parts(
+        plan_parts(B, lay), lambda p, n, counter: (fn, (*args, counter, *block_range(p, n, lay), n)))
+
+
+def unpack_columns(a, lay):
+    """(…, C) in packed order → (…, G·H) in the weights' gate order."""
+    out = np.empty(a.shape[:-1] + (lay.G * lay.H,), a.dtype)
+    valid = lay.cols >= 0
+    out[..., lay.cols[valid]] = a[..., valid]
+    return out
+
+
+def weight_grads(dg, dgh, x, h0, y, w_ih, lay, out):
+    """dx, dw_ih, dw_hh, db_ih, db_hh from the packed gate gradients.
+
+    ``dg`` (T, B, C) is the gradient of the input-side pre-activations,
+    ``dgh`` of the recurrent side (the same array except for the
+    reset-after GRU). Three GEMMs over all T·B rows, then a scatter of the
+    packed rows into the weights' order.
+    """
+    T, B, I = x.shape
+    H = lay.H
+    valid = lay.cols >= 0
+    rows = lay.cols[valid]
+    gx = dg.reshape(T * B, lay.C)[:, valid]
+    gh = gx if dgh is dg else dgh.reshape(T * B, lay.C)[:, valid]
+    out["db_ih"][rows] = gx.sum(axis=0)
+    out["db_hh"][rows] = gh.sum(axis=0)
+    if I:
+        out["dw_ih"][rows] = gx.T @ x.reshape(T * B, I)
+        out["dx"][...] = (gx @ w_ih[rows]).reshape(T, B, I)
+    dw = gh[:B].T @ h0
+    if T > 1:
+        dw += gh[B:].T @ y[:T - 1].reshape(-1, H)
+    out["dw_hh"][rows] = dw
+
+
+def padded_states(slots, B, lay, dtype, *initial):
+    """(slots, B, Hp) buffers per state, slot 0 holding the initial state and
+    zeros in the padding units (they must stay zero: see the kernels)."""
+    out = []
+    for s0 in initial:
+        buf = np.zeros((slots, B, lay.Hp), dtype)
+        buf[0, :, :lay.H] = s0
+        out.append(buf)
+    return out
+
+
+def padded(a, lay):
+    """(B, H) → (B, Hp) with zero padding units."""
+    out = np.zeros((a.shape[0], lay.Hp), a.dtype)
+    out[:, :lay.H] = a
+    return out

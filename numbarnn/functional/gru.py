@@ -5,9 +5,10 @@ import numpy as np
 
 from ..kernels.cpu import gru as _k
 from ..kernels.cpu.common import transposed_hidden_weights
-from . import device
-from .checks import (Cache, bias_grads, bias_or_zeros, check_weights, start_backward, state,
-                     work_steps)
+from ..kernels.cpu import fused_gru as _fk
+from . import device, engine
+from .checks import (Cache, EngineCache, bias_grads, bias_or_zeros, check_weights,
+                     start_backward, state, work_steps)
 from .schedule import backward_pass, forward_pass
 
 GRUResult = namedtuple("GRUResult", "y h_n cache")
@@ -67,6 +68,8 @@ def gru_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, *, reset_after=Fal
     dtype = x.dtype
     h0 = state("h0", h0, B, H, dtype, check_finite)
     reset_after = bool(reset_after)
+    if reset_after:
+        return _engine_forward(x, w_ih, w_hh, b_ih, b_hh, h0, training)
     Tc = work_steps(T, B, 3 * H, training)
     y = np.empty((T, B, H), dtype)
     h_n = h0.copy()
@@ -121,6 +124,8 @@ def gru_backward(cache, dy=None, dh_n=None):
     """
     if device.is_device_cache(cache):
         return GRUGrads(*device.gru_backward(cache, dy, dh_n))
+    if isinstance(cache, EngineCache):
+        return _engine_backward(cache, dy, dh_n)
     dy, dh, out = start_backward(cache, dy, dh_n, "gru", "gru_backward")
     T, B = dy.shape[0], dy.shape[1]
     H = dh.shape[1]
@@ -135,3 +140,56 @@ def gru_backward(cache, dy=None, dh_n=None):
                        dy, dh, scratch[0], scratch[1], dgates, dgh),
                       cache.aux, split, dgates, dgh, out)
     return GRUGrads(out["dx"], dh, out["dw_ih"], out["dw_hh"], *bias_grads(cache, out))
+
+
+def _engine_forward(x, w_ih, w_hh, b_ih, b_hh, h0, training):
+    # the reset-after form on the engine (functional/engine.py)
+    T, B, I = x.shape
+    H = w_hh.shape[1]
+    dtype = x.dtype
+    lay = engine.layout(3, H, dtype)
+    y = np.empty((T, B, H), dtype)
+    slots = T + 1 if training else 2
+    (hs,) = engine.padded_states(slots, B, lay, dtype, h0)
+    gates = np.empty((T if training else 1, B, lay.C), dtype)
+    aux = np.empty((T if training else 1, B, lay.Hp), dtype)
+    if T and B:
+        b_ih0, b_hh0 = bias_or_zeros(b_ih, 3 * H, dtype), bias_or_zeros(b_hh, 3 * H, dtype)
+        # b_hn stays on the recurrent side: it sits inside r ⊙ (w_hn h + b_hn)
+        b_x, b_h = b_ih0.copy(), np.zeros_like(b_hh0)
+        b_x[:2 * H] += b_hh0[:2 * H]
+        b_h[2 * H:] = b_hh0[2 * H:]
+        Tc = work_steps(T, B, lay.C, training)
+        engine.run(_fk.gru_forward_steps,
+                   (x, engine.pack_rows(w_ih, lay.cols, I), engine.pack_bias(b_x, lay.cols),
+                    engine.pack_rows(w_hh, lay.cols, H), engine.pack_bias(b_h, lay.cols), hs,
+                    np.empty((Tc, B, lay.C), dtype), np.empty((B, lay.C), dtype), gates, aux, y,
+                    Tc, training), B, lay)
+    h_n = hs[T % slots, :, :H].copy()
+    cache = None
+    if training:
+        cache = EngineCache("gru", lay, x=x, w_ih=w_ih, w_hh=w_hh, h0=h0, y=y, gates_p=gates,
+                            aux_p=aux, hs_p=hs, reset_after=True,
+                            has_b_ih=b_ih is not None, has_b_hh=b_hh is not None)
+        y = y.copy()
+    return GRUResult(y, h_n, cache)
+
+
+def _engine_backward(cache, dy, dh_n):
+    dy, dh, out = start_backward(cache, dy, dh_n, "gru", "gru_backward")
+    T, B, H = dy.shape
+    lay = cache.layout
+    carry = engine.padded(dh, lay)
+    dhp = np.zeros_like(carry)
+    if T and B:
+        dg = np.empty((T, B, lay.C), dh.dtype)
+        dgh = np.empty_like(dg)
+        engine.run(_fk.gru_backward_steps,
+                   (engine.pack_backward(cache.w_hh, lay), np.zeros(lay.Hp, dh.dtype),
+                    cache.gates_p, cache.aux_p, cache.hs_p, dy, dhp, carry, dg, dgh,
+                    np.empty((B, lay.Hp), dh.dtype)), B, lay)
+        engine.weight_grads(dg, dgh, cache.x, cache.h0, cache.y, cache.w_ih, lay, out)
+    else:
+        dhp = carry
+    return GRUGrads(out["dx"], dhp[:, :H].copy(), out["dw_ih"], out["dw_hh"],
+                    *bias_grads(cache, out))

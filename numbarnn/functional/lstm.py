@@ -5,8 +5,8 @@ import numpy as np
 
 from ..kernels.cpu import lstm as _k
 from ..kernels.cpu.common import projection_grads, transposed_hidden_weights
-from . import device, engine
 from ..kernels.cpu import fused_lstm as _fk
+from . import device, engine
 from .checks import (Cache, bias_grads, bias_or_zeros, check_projected_weights, check_weights,
                      grad_input, start_backward, state, work_steps, EngineCache)
 from .schedule import backward_pass, forward_pass

@@ -4,12 +4,10 @@ from collections import namedtuple
 import numpy as np
 
 from ..kernels import cellmath
-from ..kernels.cpu import rnn as _k
-from ..kernels.cpu.common import transposed_hidden_weights
-from . import device
-from .checks import (Cache, bias_grads, bias_or_zeros, check_weights, start_backward, state,
-                     work_steps)
-from .schedule import backward_pass, forward_pass
+from ..kernels.cpu import fused_rnn as _fk
+from . import device, engine
+from .checks import (EngineCache, bias_grads, bias_or_zeros, check_weights, start_backward,
+                     state, work_steps)
 
 RNNResult = namedtuple("RNNResult", "y h_n cache")
 RNNGrads = namedtuple("RNNGrads", "dx dh0 dw_ih dw_hh db_ih db_hh")
@@ -65,21 +63,7 @@ def rnn_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, *, nonlinearity="t
         x, w_ih, w_hh, b_ih, b_hh, 1, "RNN", check_finite)
     dtype = x.dtype
     h0 = state("h0", h0, B, H, dtype, check_finite)
-    Tc = work_steps(T, B, H, training)
-    y = np.empty((T, B, H), dtype)
-    h_n = h0.copy()
-    gates = np.empty((Tc, B, H), dtype)
-    if T and B:
-        forward_pass(x, w_ih, w_hh, bias_or_zeros(b_ih, H, dtype), bias_or_zeros(b_hh, H, dtype),
-                     True, gates, _k.rnn_forward, act, w_hh, transposed_hidden_weights(w_hh, B),
-                     h0, y)
-        h_n[:] = y[T - 1]
-    cache = None
-    if training:
-        cache = Cache("rnn", x=x, w_ih=w_ih, w_hh=w_hh, h0=h0, y=y, act=act,
-                      has_b_ih=b_ih is not None, has_b_hh=b_hh is not None)
-        y = y.copy()
-    return RNNResult(y, h_n, cache)
+    return _engine_forward(x, w_ih, w_hh, b_ih, b_hh, h0, act, training)
 
 
 def rnn_backward(cache, dy=None, dh_n=None):
@@ -112,10 +96,44 @@ def rnn_backward(cache, dy=None, dh_n=None):
     """
     if device.is_device_cache(cache):
         return RNNGrads(*device.rnn_backward(cache, dy, dh_n))
+    return _engine_backward(cache, dy, dh_n)
+
+
+def _engine_forward(x, w_ih, w_hh, b_ih, b_hh, h0, act, training):
+    T, B, I = x.shape
+    H = w_hh.shape[1]
+    dtype = x.dtype
+    lay = engine.layout(1, H, dtype)
+    y = np.empty((T, B, H), dtype)
+    slots = T + 1 if training else 2
+    (hs,) = engine.padded_states(slots, B, lay, dtype, h0)
+    if T and B:
+        bias = bias_or_zeros(b_ih, H, dtype) + bias_or_zeros(b_hh, H, dtype)
+        Tc = work_steps(T, B, lay.C, training)
+        engine.run(_fk.rnn_forward_steps,
+                   (x, engine.pack_rows(w_ih, lay.cols, I), engine.pack_bias(bias, lay.cols),
+                    engine.pack_rows(w_hh, lay.cols, H), np.zeros(lay.C, dtype), hs,
+                    np.empty((Tc, B, lay.C), dtype), np.empty((B, lay.C), dtype), y, act, Tc),
+                   B, lay)
+    h_n = hs[T % slots, :, :H].copy()
+    cache = None
+    if training:
+        cache = EngineCache("rnn", lay, x=x, w_ih=w_ih, w_hh=w_hh, h0=h0, y=y, hs_p=hs, act=act,
+                            has_b_ih=b_ih is not None, has_b_hh=b_hh is not None)
+        y = y.copy()
+    return RNNResult(y, h_n, cache)
+
+
+def _engine_backward(cache, dy, dh_n):
     dy, dh, out = start_backward(cache, dy, dh_n, "rnn", "rnn_backward")
     T, B, H = dy.shape
+    lay = cache.layout
+    dhp = engine.padded(dh, lay)
     if T and B:
-        dgates = np.empty_like(cache.y)
-        backward_pass(cache, _k.rnn_backward, (cache.act, cache.w_hh, cache.y, dy, dh, dgates),
-                      cache.y, H, dgates, dgates, out)
-    return RNNGrads(out["dx"], dh, out["dw_ih"], out["dw_hh"], *bias_grads(cache, out))
+        dg = np.empty((T, B, lay.C), dh.dtype)
+        engine.run(_fk.rnn_backward_steps,
+                   (engine.pack_backward(cache.w_hh, lay), np.zeros(lay.Hp, dh.dtype),
+                    cache.hs_p, dy, dhp, dg, np.empty((B, lay.Hp), dh.dtype), cache.act), B, lay)
+        engine.weight_grads(dg, dg, cache.x, cache.h0, cache.y, cache.w_ih, lay, out)
+    return RNNGrads(out["dx"], dhp[:, :H].copy(), out["dw_ih"], out["dw_hh"],
+                    *bias_grads(cache, out))

@@ -57,13 +57,18 @@ def activation(a, kind):
     return sigmoid(a)
 
 
+def positive(y):
+    """1 where y > 0, else 0 (the CPU binds a version that also takes vectors)."""
+    return typed(y, 1.0) if y > typed(y, 0.0) else typed(y, 0.0)
+
+
 def activation_grad(y, kind):
     """dφ/da expressed through y = φ(a)."""
     one = typed(y, 1.0)
     if kind == TANH:
         return one - y * y
     if kind == RELU:
-        return one if y > typed(y, 0.0) else typed(y, 0.0)
+        return positive(y)
     return y * (one - y)
 
 

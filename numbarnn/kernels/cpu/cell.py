@@ -20,7 +20,7 @@ from numba.extending import intrinsic, overload
 from .. import cellmath
 from ..cellmath import compile_cell_math
 from ..._jit import FASTMATH
-from .simd import Vector, vfloor, vpow2, vsplat
+from .simd import Vector, vfloor, vpositive, vpow2, vsplat
 
 
 @intrinsic
@@ -114,6 +114,21 @@ def _ov_fast_exp(a):
     return None
 
 
+def positive(y):
+    return cellmath.positive(y)
+
+
+@overload(positive, jit_options={"fastmath": FASTMATH, "error_model": "numpy"})
+def _ov_positive(y):
+    if isinstance(y, Vector):
+        return lambda y: vpositive(y)
+    if isinstance(y, types.Float):
+        fty = np.float32 if y == types.float32 else np.float64
+        zero, one = fty(0.0), fty(1.0)
+        return lambda y: one if y > zero else zero
+    return None
+
+
 @overload(typed)
 def _ov_typed(like, v):
     if isinstance(like, Vector):
@@ -133,8 +148,8 @@ def _ov_typed(like, v):
 
 _compiled = compile_cell_math(
     lambda f: numba.njit(inline="always", fastmath=FASTMATH, error_model="numpy")(f),
-    {"exp_": fast_exp, "typed": typed},
+    {"exp_": fast_exp, "typed": typed, "positive": positive},
 )
 # Kernels import these by name (numba resolves module globals, not attributes).
 globals().update(_compiled)
-__all__ = sorted(_compiled) + ["fast_exp", "typed"]
+__all__ = sorted(_compiled) + ["fast_exp", "typed", "positive"]

@@ -309,6 +309,20 @@ def vpow2(typingctx, n, bias, shift):
     return n(n, bias, shift), codegen
 
 
+@intrinsic
+def vpositive(typingctx, a):
+    """1 in the lanes where a > 0, else 0."""
+    if not isinstance(a, Vector):
+        return None
+
+    def codegen(context, builder, sig, args):
+        llty = context.get_value_type(a)
+        zero = ir.Constant(llty, [ir.Constant(llty.element, 0.0)] * a.lanes)
+        return builder.uitofp(builder.fcmp_ordered(">", args[0], zero), llty)
+
+    return a(a), codegen
+
+
 def _vector_pair(fn):
     def ov(a, b):
         if isinstance(a, Vector) and a == b:

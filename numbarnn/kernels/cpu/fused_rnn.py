@@ -1,0 +1,81 @@
+"""Elman RNN time loops of the CPU engine.
+
+Same structure as ``fused_lstm.py`` (read its docstring first), with one
+gate: ``h_t = φ(gx + S)``, φ by activation code (``kernels/cellmath.py``:
+0 tanh, 1 relu, 2 sigmoid). The input projection carries both biases.
+"""
+from ..._jit import kernel
+from .cell import activation, activation_grad
+from .packed import product
+from .simd import barrier_wait, lanes_of, load, ptr, store, vload, vstore
+
+
+@kernel
+def rnn_forward_steps(x, wxp, bx, whp, bh, hs, gx, S, y, act, Tc, counter, ub0, ub1, parts):
+    """Steps 0 … T−1 for the unit blocks ``ub0:ub1``; buffers as in
+    ``fused_lstm.lstm_forward_steps`` (the states ``hs`` are the cache)."""
+    T, B, I = x.shape
+    H = y.shape[2]
+    slots, Hp = hs.shape[0], hs.shape[2]
+    C = bx.shape[0]
+    px, pwx, pbx, pwh, pbh = ptr(x), ptr(wxp), ptr(bx), ptr(whp), ptr(bh)
+    phs, pgx, pS, py = ptr(hs), ptr(gx), ptr(S), ptr(y)
+    pcount = ptr(counter)
+    L = lanes_of(pbx)
+    p0, p1 = ub0 // 2, ub1 // 2
+    u0, u1 = ub0 * L, min(ub1 * L, H)
+    for t0 in range(0, T, Tc):
+        n = min(Tc, T - t0)
+        product(px, t0 * B * I, I, pgx, 0, C, n * B, pwx, p0, p1, I, pbx)
+        for s in range(n):
+            t = t0 + s
+            prev = (t % slots) * B * Hp
+            cur = ((t + 1) % slots) * B * Hp
+            product(phs, prev, Hp, pS, 0, C, B, pwh, p0, p1, H, pbh)
+            for b in range(B):
+                go = (s * B + b) * C
+                so = b * C
+                for ub in range(ub0, ub1):
+                    c0 = ub * L
+                    h = activation(vload(pgx, go + c0) + vload(pS, so + c0), act)
+                    vstore(phs, cur + b * Hp + c0, h)
+                yo = (t * B + b) * H
+                ho = cur + b * Hp
+                for j in range(u0, u1):
+                    store(py, yo + j, load(phs, ho + j))
+            if parts > 1:
+                barrier_wait(pcount, parts, t + 1)
+
+
+@kernel
+def rnn_backward_steps(wbp, zb, hs, dy, dh, dg, S, act, counter, ub0, ub1, parts):
+    """Backpropagation through all steps for the unit blocks ``ub0:ub1``.
+
+    ``dh`` (B, Hp) holds dh_n on entry and dh0 on return; ``dg`` (T, B, C)
+    receives the pre-activation gradients; ``hs`` holds T + 1 slots.
+    """
+    T, B, C = dg.shape
+    H = dy.shape[2]
+    Hp = dh.shape[1]
+    pw, pzb, phs, pdy, pdh, pdg, pS = ptr(wbp), ptr(zb), ptr(hs), ptr(dy), ptr(dh), ptr(dg), \
+        ptr(S)
+    pcount = ptr(counter)
+    L = lanes_of(pdh)
+    q0, q1 = ub0 // 2, ub1 // 2
+    u0, u1 = ub0 * L, min(ub1 * L, H)
+    for t in range(T - 1, -1, -1):
+        if t < T - 1:
+            product(pdg, (t + 1) * B * C, C, pS, 0, Hp, B, pw, q0, q1, C, pzb)
+        for b in range(B):
+            yo = (t * B + b) * H
+            so = b * Hp
+            src = pS if t < T - 1 else pdh
+            for j in range(u0, u1):
+                store(pdh, so + j, load(src, so + j) + load(pdy, yo + j))
+            for ub in range(ub0, ub1):
+                u = b * Hp + ub * L
+                h = vload(phs, (t + 1) * B * Hp + u)
+                vstore(pdg, (t * B + b) * C + ub * L, vload(pdh, u) * activation_grad(h, act))
+        if parts > 1:
+            barrier_wait(pcount, parts, T - t)
+    product(pdg, 0, C, pdh, 0, Hp, B, pw, q0, q1, C, pzb)

@@ -1,0 +1,155 @@
+"""The CPU engine (functional/engine.py, kernels/cpu/fused_*.py, packed.py,
+simd.py, functional/workers.py): packed products against numpy, threaded
+passes against the numpy oracle and against the one-thread pass bit for
+bit, concurrent callers, and a failing part that must not hang the others.
+
+Real shapes only run threaded when the per-step work is large, so these
+tests lower the threshold to force workers on small, fast shapes.
+"""
+import threading
+
+import numba
+import numpy as np
+import pytest
+
+import numbarnn
+from numbarnn.functional import engine, workers
+from numbarnn.kernels.cpu import packed
+from numbarnn.kernels.cpu.simd import barrier_wait, ptr
+
+from helpers import DTYPE_PARAMS, VARIANT_PARAMS, check_against_reference, rng_for
+
+
+@pytest.mark.parametrize("dtype", DTYPE_PARAMS)
+@pytest.mark.parametrize("M,K,N", [(1, 1, 1), (3, 7, 40), (4, 16, 64), (9, 33, 100),
+                                   (1, 32, 128), (0, 5, 32)])
+def test_packed_product_matches_numpy(M, K, N, dtype):
+    rng = rng_for("packed", M, K, N)
+    a = rng.standard_normal((M, K)).astype(dtype)
+    w = rng.standard_normal((N, K)).astype(dtype)
+    b = rng.standard_normal(N).astype(dtype)
+    W = packed.panel_width(dtype)
+    n_panels = -(-N // W)
+    cols = np.full(n_panels * W, -1, np.int64)
+    cols[:N] = np.arange(N)
+    wp = np.empty((n_panels, K, W), dtype)
+    packed.pack(w, cols, wp)
+    bp = np.empty(n_panels * W, dtype)
+    packed.pack_bias(b, cols, bp)
+    out = np.full((M, n_panels * W), np.nan, dtype)
+    packed.packed_matmul(a, wp, bp, out, 0, n_panels)
+    want = a.astype(np.float64) @ w.T.astype(np.float64) + b
+    tol = 1e-5 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(out[:, :N], want, rtol=tol, atol=tol * max(K, 1))
+    np.testing.assert_array_equal(out[:, N:], 0.0)  # padding columns: zero weights, zero bias
+
+
+def test_layout_maps_packed_columns_to_gate_rows():
+    lay = engine.layout(3, 20, np.float64)   # L = 8: blocks of 8 units, rounded up to 4
+    assert (lay.L, lay.n_blocks, lay.Hp, lay.C) == (8, 4, 32, 96)
+    # block 0: r units 0-7, z units 0-7, n units 0-7; block 2 holds units 16-19 + padding
+    np.testing.assert_array_equal(lay.cols[:24], np.r_[0:8, 20:28, 40:48])
+    np.testing.assert_array_equal(lay.cols[48:56], [16, 17, 18, 19, -1, -1, -1, -1])
+    assert sorted(lay.cols[lay.cols >= 0].tolist()) == list(range(60))
+
+
+@pytest.fixture
+def threaded(monkeypatch, request):
+    monkeypatch.setattr(engine, "THREADED_STEP_WORK", 0)
+    old = numbarnn.set_num_threads(request.param)
+    yield request.param
+    numbarnn.set_num_threads(old)
+
+
+# H = 70: float32 blocks of 16 → 6 blocks, 3 pairs; float64 blocks of 8 → 10, 5 pairs
+SHAPE = (6, 5, 4, 70)
+
+
+@pytest.mark.parametrize("threaded", [2, 3], indirect=True)
+@pytest.mark.parametrize("dtype", DTYPE_PARAMS)
+@pytest.mark.parametrize("variant", VARIANT_PARAMS)
+def test_threaded_pass_matches_reference(variant, dtype, threaded):
+    lay = engine.layout(variant.gates, SHAPE[3], dtype)
+    assert engine.plan_parts(SHAPE[1], lay) == threaded
+    check_against_reference(variant, SHAPE, dtype, tag=("engine", threaded))
+
+
+@pytest.mark.parametrize("variant", VARIANT_PARAMS)
+@pytest.mark.parametrize("dtype", DTYPE_PARAMS)
+def test_part_count_does_not_change_a_bit(variant, dtype, monkeypatch):
+    T, B, I, H = SHAPE
+    rng = rng_for("engine-parts", variant.id)
+    inp = variant.make_inputs(rng, T, B, I, H, dtype)
+    cot = variant.make_cotangents(rng, T, B, H, dtype)
+    serial = variant.forward_backward(inp, cot)
+    monkeypatch.setattr(engine, "THREADED_STEP_WORK", 0)
+    old = numbarnn.set_num_threads(3)
+    try:
+        split = variant.forward_backward(inp, cot)
+        infer = variant.outputs(variant.forward(inp))
+    finally:
+        numbarnn.set_num_threads(old)
+    for a, b in zip(serial, split):
+        for name in a:
+            if a[name] is not None:
+                np.testing.assert_array_equal(b[name], a[name], err_msg=name)
+    np.testing.assert_array_equal(infer["y"], serial[0]["y"])
+
+
+def test_concurrent_callers_get_their_own_results(monkeypatch):
+    monkeypatch.setattr(engine, "THREADED_STEP_WORK", 0)
+    old = numbarnn.set_num_threads(2)
+    F = numbarnn.functional
+    rng = np.random.default_rng(0)
+    H = 64
+    w_ih, w_hh = rng.standard_normal((4 * H, 3)) * 0.3, rng.standard_normal((4 * H, H)) * 0.1
+    xs = [rng.standard_normal((20, b, 3)) for b in (2, 3, 5, 8)]
+    try:
+        want = [F.lstm_forward(x, w_ih, w_hh).y for x in xs]
+        errors, got = [], {}
+
+        def call(i):
+            try:
+                for _ in range(5):
+                    got[i] = F.lstm_forward(xs[i], w_ih, w_hh).y
+                    np.testing.assert_array_equal(got[i], want[i])
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=call, args=(i,)) for i in range(len(xs))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert not any(t.is_alive() for t in threads)
+        assert not errors, errors
+    finally:
+        numbarnn.set_num_threads(old)
+
+
+@numba.njit(nogil=True)
+def _wait_twice(counter, parts):
+    c = ptr(counter)
+    barrier_wait(c, parts, 1)
+    barrier_wait(c, parts, 2)
+    return 0
+
+
+def test_a_failing_part_releases_the_others():
+    def job(part, parts, counter):
+        if part == 0:
+            return _wait_twice, (counter, parts)   # would wait forever without the abort flag
+        return (lambda: 1 / 0), ()
+
+    with pytest.raises(ZeroDivisionError):
+        workers.run_parts(2, job)
+    # the pool still works afterwards
+    assert workers.run_parts(2, lambda p, n, c: (_wait_twice, (c, n))) == 2
+
+
+def test_capped_pool_runs_with_fewer_parts(monkeypatch):
+    monkeypatch.setattr(workers, "MAX_WORKERS", workers._alive[0])
+    monkeypatch.setattr(workers, "_idle", [])
+    seen = []
+    n = workers.run_parts(3, lambda p, parts, c: (seen.append, ((p, parts),)))
+    assert n == 1 and seen == [(0, 1)]

@@ -32,6 +32,7 @@ from collections import namedtuple
 import numpy as np
 
 from ..kernels.cpu import packed as _packed
+from ..kernels.cpu import packed_grads as _grads
 from . import workers
 from .schedule import get_num_threads
 
@@ -123,28 +124,15 @@ def unpack_columns(a, lay):
 
 
 def weight_grads(dg, dgh, x, h0, y, w_ih, lay, out):
-    """dx, dw_ih, dw_hh, db_ih, db_hh from the packed gate gradients.
-
-    ``dg`` (T, B, C) is the gradient of the input-side pre-activations,
-    ``dgh`` of the recurrent side (the same array except for the
-    reset-after GRU). Three GEMMs over all T·B rows, then a scatter of the
-    packed rows into the weights' order.
-    """
-    T, B, I = x.shape
-    H = lay.H
+    """dx, dw_ih, dw_hh, db_ih, db_hh (into ``out``) from the packed gate
+    gradients (``kernels/cpu/packed_grads.py``)."""
+    I = x.shape[2]
+    w_ihp = np.zeros((lay.C, I), x.dtype)
     valid = lay.cols >= 0
-    rows = lay.cols[valid]
-    gx = dg.reshape(T * B, lay.C)[:, valid]
-    gh = gx if dgh is dg else dgh.reshape(T * B, lay.C)[:, valid]
-    out["db_ih"][rows] = gx.sum(axis=0)
-    out["db_hh"][rows] = gh.sum(axis=0)
-    if I:
-        out["dw_ih"][rows] = gx.T @ x.reshape(T * B, I)
-        out["dx"][...] = (gx @ w_ih[rows]).reshape(T, B, I)
-    dw = gh[:B].T @ h0
-    if T > 1:
-        dw += gh[B:].T @ y[:T - 1].reshape(-1, H)
-    out["dw_hh"][rows] = dw
+    w_ihp[valid] = w_ih[lay.cols[valid]]
+    _grads.packed_weight_grads(dg, dgh, x, h0, y, w_ihp, lay.cols, out["dx"], out["dw_ih"],
+                               out["dw_hh"], out["db_ih"], out["db_hh"],
+                               np.empty((lay.C, I), x.dtype), np.empty((lay.C, lay.H), x.dtype))
 
 
 def padded_states(slots, B, lay, dtype, *initial):

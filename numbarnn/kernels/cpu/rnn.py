@@ -1,4 +1,4 @@
-"""Elman RNN forward and backward through time on the CPU (DESIGN.md §1).
+"""Elman RNN forward and backward through time on the CPU (docs/math.md).
 
 The time loops of a pass, over one share of the batch rows (the input
 projection and the weight gradients are in ``common.py``). ``act`` is the

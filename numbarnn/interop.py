@@ -1,7 +1,7 @@
 """Conversion to and from PyTorch modules and Keras weight arrays.
 
 torch is imported inside these functions only: ``import numbarnn`` never
-imports it. Weight layouts (DESIGN.md §1):
+imports it. Weight layouts (docs/math.md):
 
 * PyTorch: same names, shapes and gate orders as numbarnn, except that
   PyTorch's GRU is numbarnn's ``reset_after=True`` form with z replaced by

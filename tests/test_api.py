@@ -1,4 +1,4 @@
-"""The functional API's contract (DESIGN.md §3, §4): result types, the
+"""The functional API's contract (docs/math.md, Conventions): result types, the
 cache, optional cotangents, dtypes, empty sizes, memory layout,
 immutability of inputs and determinism."""
 import numpy as np

@@ -1,6 +1,6 @@
 """MarkovChain against a naive Python counter, pomegranate, and its own claims.
 
-The oracle below transcribes DESIGN.md §1 and the smoothing documented in
+The oracle below transcribes docs/math.md and the smoothing documented in
 ``numbarnn.models.markov`` with dictionaries and loops, nothing shared with
 the kernels.
 """

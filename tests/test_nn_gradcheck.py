@@ -1,6 +1,6 @@
 """Finite-difference checks for what torch cannot cross-check: reset-before
 GRU layers, the sigmoid RNN, dropout with a fixed mask; and the gates that
-``return_gates`` reports against the equations of DESIGN.md §1."""
+``return_gates`` reports against the equations of docs/math.md."""
 import numpy as np
 import pytest
 
@@ -96,7 +96,7 @@ def test_fixed_mask_really_drops_something():
 # -- return_gates against the equations ------------------------------------
 
 def check_step_equations(kind, opts, g, y, x, w_ih, w_hh, b_ih, b_hh, h0, c0, L):
-    """Each valid step of one sequence satisfies DESIGN.md §1 exactly."""
+    """Each valid step of one sequence satisfies the equations of docs/math.md exactly."""
     h_prev, c_prev = h0, c0
     for t in range(L):
         gx = w_ih @ x[t] + b_ih

@@ -5,6 +5,9 @@ numbers, and the serial pass's numbers, whatever the share count.
 Real shapes only split when the work is large, so these tests lower the
 thresholds to force the split on small, fast shapes.
 """
+import contextlib
+import os
+
 import numpy as np
 import pytest
 
@@ -60,3 +63,171 @@ def test_share_count_does_not_change_results(variant, monkeypatch):
 def test_set_num_threads_rejects_zero():
     with pytest.raises(ValueError, match="at least 1"):
         numbarnn.set_num_threads(0)
+
+
+# -- several user threads at once (issue 10, items 7 to 9) -------------------
+
+def _lstm_inputs(B, T=12, I=4, H=16):
+    rng = np.random.default_rng(1000 + B)
+    x = rng.standard_normal((T, B, I))
+    w_ih = rng.standard_normal((4 * H, I)) * 0.3
+    w_hh = rng.standard_normal((4 * H, H)) * 0.3
+    return x, w_ih, w_hh
+
+
+@pytest.fixture
+def forced_split(monkeypatch):
+    """Split every pass, and restore the thread setting and pool afterwards."""
+    monkeypatch.setattr(schedule, "PARALLEL_WORK", 0)
+    monkeypatch.setattr(schedule, "SPLIT_STEP_WORK", 1 << 62)
+    monkeypatch.setitem(schedule._state, "pool", schedule._state["pool"])
+    old = numbarnn.set_num_threads(1)
+    yield
+    numbarnn.set_num_threads(old)
+
+
+def _hammer(work, chaos, n_workers):
+    """Run ``work(k)`` on ``n_workers`` threads while ``chaos()`` (if given)
+    loops on another; return the exceptions raised anywhere."""
+    import threading
+
+    errors, done = [], threading.Event()
+
+    def worker(k):
+        try:
+            work(k)
+        except BaseException as exc:  # noqa: B902 - collected and reported
+            errors.append(exc)
+
+    def chaos_loop():
+        try:
+            while not done.is_set():
+                chaos()
+        except BaseException as exc:  # noqa: B902
+            errors.append(exc)
+
+    workers = [threading.Thread(target=worker, args=(k,)) for k in range(n_workers)]
+    stirrer = threading.Thread(target=chaos_loop if chaos else done.wait)
+    stirrer.start()
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    done.set()
+    stirrer.join()
+    return errors
+
+
+def test_concurrent_passes_while_thread_count_changes(forced_split):
+    """Item 7: user threads looping lstm_forward with different batch sizes
+    while set_num_threads changes and fresh pools are forced get the serial
+    numbers and no "cannot schedule new futures after shutdown"."""
+    from numbarnn.functional import lstm_forward
+
+    sizes = list(range(2, 9))
+    inputs = {B: _lstm_inputs(B) for B in sizes}
+    serial = {B: lstm_forward(*inputs[B]).y for B in sizes}   # one thread
+    wrong = []
+    counts = iter(range(10 ** 9))
+
+    def work(k):
+        for i in range(40):
+            B = sizes[(k * 3 + i) % len(sizes)] if k else 2
+            y = lstm_forward(*inputs[B]).y
+            if not np.allclose(y, serial[B], rtol=1e-13, atol=1e-14):
+                wrong.append(B)
+
+    def chaos():
+        numbarnn.set_num_threads(2 + next(counts) % 7)
+        schedule._state["pool"] = None   # force the next pass to make a pool
+
+    errors = _hammer(work, chaos, n_workers=3)
+    assert errors == []
+    assert wrong == []
+
+
+def _blas_threads():
+    from threadpoolctl import threadpool_info
+
+    return {lib["filepath"]: lib["num_threads"] for lib in threadpool_info()
+            if lib["user_api"] == "blas"}
+
+
+def test_concurrent_passes_restore_blas_threads(forced_split):
+    """Item 8: after many concurrent split passes from several threads every
+    BLAS library is back at its thread count from before."""
+    pytest.importorskip("threadpoolctl")
+    import scipy.linalg.cython_blas  # noqa: F401  (so that its BLAS is listed)
+    from threadpoolctl import threadpool_limits
+
+    from numbarnn.functional import gru_forward, lstm_forward
+
+    numbarnn.set_num_threads(3)
+    inputs = [_lstm_inputs(B) for B in range(2, 7)]
+
+    def work(k):
+        for i in range(60):
+            x, w_ih, w_hh = inputs[(k + i) % 5]
+            if k % 2:
+                lstm_forward(x, w_ih, w_hh)
+            else:
+                gru_forward(x, w_ih[: 3 * 16], w_hh[: 3 * 16])
+
+    # Where BLAS runs one thread anyway, raise it (a limit entered here, on
+    # the main thread) so that a count left at one shows.
+    before = _blas_threads()
+    with contextlib.ExitStack() as stack:
+        if all(n == 1 for n in before.values()):
+            stack.enter_context(threadpool_limits(limits=2, user_api="blas"))
+            before = _blas_threads()
+        assert before and all(n >= 2 for n in before.values())
+        errors = _hammer(work, None, n_workers=4)
+        assert errors == []
+        assert _blas_threads() == before
+
+
+def test_split_pass_leaves_numpys_blas_alone(forced_split):
+    """Item 8: while shares run, only the BLAS numba calls (scipy's) is held
+    at one thread; numpy's own copy, where it has one, is not touched."""
+    pytest.importorskip("threadpoolctl")
+    import scipy
+    import scipy.linalg.cython_blas  # noqa: F401
+    from threadpoolctl import threadpool_limits
+
+    scipy_home = os.path.realpath(os.path.dirname(scipy.__file__))
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = _blas_threads()
+        others = [p for p in before if not os.path.realpath(p).startswith(scipy_home)]
+        if len(others) == len(before):
+            pytest.skip("scipy has no BLAS of its own here")
+        with schedule.Schedule(2):
+            during = _blas_threads()
+        assert _blas_threads() == before
+    for path, n in during.items():
+        assert n == (2 if path in others else 1), path
+
+
+@pytest.mark.parametrize("bad", [2.7, "3", True, np.True_, None, 3.0, np.float64(2)])
+def test_set_num_threads_rejects_non_integers(bad):
+    """Item 9: only integers; bools are not integers here."""
+    with pytest.raises(TypeError, match="n must be an integer"):
+        numbarnn.set_num_threads(bad)
+
+
+@pytest.mark.parametrize("bad", [0, -3, np.int64(0)])
+def test_set_num_threads_rejects_below_one(bad):
+    with pytest.raises(ValueError, match="at least 1"):
+        numbarnn.set_num_threads(bad)
+
+
+def test_set_num_threads_accepts_numpy_integers_and_caps():
+    """Item 9: numpy integers count; a huge value is capped at 4 threads per
+    usable core (documented in set_num_threads)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    old = numbarnn.set_num_threads(np.int32(2))
+    try:
+        assert numbarnn.get_num_threads() == 2
+        numbarnn.set_num_threads(100000)
+        assert numbarnn.get_num_threads() == 4 * cores
+    finally:
+        numbarnn.set_num_threads(old)

@@ -1,5 +1,5 @@
 """Bad input is rejected before any kernel runs, with an exception that
-names the argument (DESIGN.md §4)."""
+names the argument (docs/math.md, Conventions)."""
 import re
 
 import numpy as np

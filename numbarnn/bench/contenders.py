@@ -122,7 +122,7 @@ def _numpy(case, d):
 
 
 def _gru_z_sign(case, H):
-    """+1/-1 per gate row: numbarnn's GRU z is torch's 1 - z (DESIGN.md §1).
+    """+1/-1 per gate row: numbarnn's GRU z is torch's 1 - z (docs/math.md).
 
     Negating the z rows (sigma(-a) = 1 - sigma(a)) makes torch compute
     exactly numbarnn's function, so outputs can be compared, not just timed.

@@ -6,7 +6,7 @@ GEMM per step, and BPTT the same way backwards. Only the pointwise gate math
 differs between cells, so each cell contributes a ``gates`` / ``gates_back``
 pair and the loops are shared.
 
-Conventions follow numbarnn (DESIGN.md §1): PyTorch weight layout, GRU with
+Conventions follow numbarnn (docs/math.md): PyTorch weight layout, GRU with
 ``reset_after=True`` and numbarnn's update ``h = (1 - z) h_prev + z n``.
 """
 

@@ -1,7 +1,7 @@
 """The functional API: whole-sequence forward and backward passes.
 
 Time-major arrays (``x`` is (T, B, I)), PyTorch's weight layout, every
-result a namedtuple (DESIGN.md §3). Arguments are validated here, before
+result a namedtuple (docs/math.md, Conventions). Arguments are validated here, before
 any kernel runs; inputs are never modified.
 
 Examples

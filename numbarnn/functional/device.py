@@ -25,7 +25,6 @@ queued on the default stream; results are ready once it has run
 """
 import functools
 
-import numba
 import numpy as np
 
 from .checks import Cache, check_cache, check_meta, is_device_array
@@ -72,9 +71,6 @@ def cuda_modules():
         raise RuntimeError("no CUDA GPU is available (numba.cuda.is_available() is False): "
                            "install an NVIDIA driver and numba-cuda, or set "
                            "NUMBA_ENABLE_CUDASIM=1 to run the kernels in numba's simulator")
-    # B = 1 runs one block: numba's low-occupancy warning would fire on
-    # every call, for a launch that is as wide as the work
-    numba.config.CUDA_LOW_OCCUPANCY_WARNINGS = 0
     from ..kernels.cuda import common, gru, lstm, rnn, steps
 
     return cuda, common, {"rnn": rnn, "lstm": lstm, "gru": gru, "steps": steps}
@@ -249,7 +245,7 @@ def _fused(cell, direction, plan, I, H, G, dtype, *args):
     else:
         kernel, shared = getattr(mods[cell], f"{cell}_backward_fused")(name, plan.layout,
                                                                        counts[2]), bwd
-    kernel[plan.blocks, plan.threads, 0, shared](*args, *plan.args())
+    cuda_modules()[1].configured(kernel, plan.blocks, plan.threads, shared)(*args, *plan.args())
 
 
 def _fused_forward_plan(inp, x, w_hh):
@@ -361,7 +357,8 @@ def gru_forward(x, w_ih, w_hh, b_ih, b_hh, h0, reset_after, training, check_fini
             _time_loop("gru", "forward", w_hh, y, h0z, (gates, w_hhT, bh, aux))
         elif w_hhT is not None:
             kernel = cuda_modules()[2]["gru"].sequence_forward
-            kernel[B, inp.k.cell_threads(H)](gates, False, w_hhT, bh, h0z, y, aux)
+            inp.k.configured(kernel, B, inp.k.cell_threads(H))(
+                gates, False, w_hhT, bh, h0z, y, aux)
         h_n = _last(inp, y, h0z, T)
     cache = None
     if training:
@@ -550,8 +547,9 @@ def gru_backward(cache, dy, dh_n):
                         dgates, dgh))
         else:
             kernel = cuda_modules()[2]["gru"].sequence_backward
-            kernel[B, inp.k.cell_threads(H)](False, cache.w_hh, h0, cache.y, cache.gates,
-                                             cache.aux, g["dy"], dh, dh_prev, dgates, dgh)
+            inp.k.configured(kernel, B, inp.k.cell_threads(H))(
+                False, cache.w_hh, h0, cache.y, cache.gates, cache.aux, g["dy"], dh, dh_prev,
+                dgates, dgh)
     # reset-before: the candidate rows of w_hh multiply r ⊙ h_{t−1} (aux)
     split = 3 * H if cache.reset_after else 2 * H
     dx, dw_ih, dw_hh, db_ih, db_hh = _weight_grads(inp, cache, cache.aux, split, dgates, dgh)

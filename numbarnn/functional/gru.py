@@ -21,7 +21,7 @@ def gru_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, *, reset_after=Fal
 
     Gates are stacked r, z, n; the update is h_t = (1 − z) h_{t−1} + z n_t
     (numbarnn's z is PyTorch's and Keras's 1 − z: negate the z rows of every
-    weight and bias to import theirs, DESIGN.md §1).
+    weight and bias to import theirs, docs/math.md).
 
     Parameters
     ----------

@@ -23,7 +23,7 @@ def lstm_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None, *, w_hr=
     """Run an LSTM layer over a whole sequence.
 
     Gates are stacked in the order i, f, g, o (PyTorch's layout); the
-    equations are in DESIGN.md §1. With a projection ``w_hr`` (PyTorch's
+    equations are in docs/math.md. With a projection ``w_hr`` (PyTorch's
     ``proj_size`` P), the cell computes m_t = o_t ⊙ tanh(c_t) and the
     hidden state is h_t = w_hr m_t, of size P; h_t is what the next step's
     gates and ``y`` see.

@@ -1,4 +1,4 @@
-"""The pointwise cell equations of DESIGN.md §1, written once.
+"""The pointwise cell equations of docs/math.md, written once.
 
 These are plain Python functions on scalars. They are not called from here:
 ``kernels/cpu/cell.py`` compiles them for the CPU and ``kernels/cuda/cell.py``

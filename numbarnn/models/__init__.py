@@ -2,7 +2,7 @@
 
 Every model has ``fit`` (returning self), fitted attributes ending in
 ``_``, and ``log_likelihood(data)`` in natural log, summed, so models can
-be compared on the same data (DESIGN.md §3).
+be compared on the same data (docs/math.md, Conventions).
 
 Examples
 --------

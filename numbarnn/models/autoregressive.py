@@ -1,7 +1,7 @@
 """Fixed-window autoregressive models AR(τ) and VAR(τ).
 
 ``x_t = c (+ b t) + Σ_{j=1..τ} A_j x_{t-j} + ε_t``, ``ε_t ~ N(0, Σ)``
-(DESIGN.md §1), fitted by conditional least squares: the first τ values
+(docs/math.md), fitted by conditional least squares: the first τ values
 are conditioned on, exactly as statsmodels ``AutoReg`` and ``VAR`` do, so
 coefficients, variances and log-likelihoods agree with theirs.
 """

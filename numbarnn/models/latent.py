@@ -2,7 +2,7 @@
 
 ``h_t = g(h_{t-1}, x_{t-1})`` with g an Elman RNN, GRU or LSTM (stackable),
 and ``p(x_t | h_t)`` Gaussian (mean and log-variance heads) or categorical
-(softmax) (DESIGN.md §1). The recurrence reads the previous observation, so
+(softmax) (docs/math.md). The recurrence reads the previous observation, so
 the model is a density over whole sequences, scored like the Markov and AR
 models: ``log_likelihood`` is a natural-log sum over observations.
 """
@@ -22,7 +22,7 @@ _LOG_2PI = math.log(2.0 * math.pi)
 
 
 class LatentAR(ModuleMixin, ClosedLoopMixin):
-    """Latent autoregressive model over a recurrent network (DESIGN.md §1).
+    """Latent autoregressive model over a recurrent network (docs/math.md).
 
     The model reads x_{t-1} and predicts x_t; before the first observation
     it reads the *start input*, zeros (the mean of the scaled data for

@@ -1,6 +1,6 @@
 """Markov chains of order k over a finite alphabet, fitted by counting.
 
-``p(x_1..x_T) = p(x_1..x_k) Π_{t>k} p(x_t | x_{t-k..t-1})`` (DESIGN.md §1).
+``p(x_1..x_T) = p(x_1..x_k) Π_{t>k} p(x_t | x_{t-k..t-1})`` (docs/math.md).
 Counting runs in numba kernels (:mod:`._kernels`); everything else is
 numpy over the count tables.
 """

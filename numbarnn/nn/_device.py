@@ -17,7 +17,6 @@ Every helper returns a fresh C-contiguous numba device array (or writes into
 one it is given) and queues its work on the default stream, like the
 functional API's kernels, so the order of operations is the order of calls.
 """
-import numba
 import numpy as np
 from numba import cuda
 
@@ -28,11 +27,8 @@ from ..kernels.cuda.common import copy_2d as _copy_2d  # noqa: E402
 from ..kernels.cuda.common import fill as _fill  # noqa: E402
 from ..kernels.cuda.common import launch_1d as _launch  # noqa: E402
 
-# Launches are sized to the work (one block for a small state): numba's
-# low-occupancy warning would fire for launches as wide as they need to be,
-# and the test suite turns warnings into errors. The functional API's GPU
-# path makes the same choice.
-numba.config.CUDA_LOW_OCCUPANCY_WARNINGS = 0
+# Launches go through kernels/cuda/common.configured, which skips numba's
+# low-occupancy warning for them alone (numba.config stays as it was).
 
 
 # -- kernels --------------------------------------------------------------------

@@ -91,7 +91,7 @@ class RNN(RNNBase):
 
 
 class LSTM(RNNBase):
-    __doc__ = """Long short-term memory layer (gates i, f, g, o; DESIGN.md §1).
+    __doc__ = """Long short-term memory layer (gates i, f, g, o; docs/math.md).
 {doc}
     Examples
     --------
@@ -132,7 +132,7 @@ class LSTM(RNNBase):
 
 
 class GRU(RNNBase):
-    __doc__ = """Gated recurrent unit layer (gates r, z, n; DESIGN.md §1).
+    __doc__ = """Gated recurrent unit layer (gates r, z, n; docs/math.md).
 
     numbarnn's update is h_t = (1 − z) h_{{t−1}} + z n_t: its z is PyTorch's
     and Keras's 1 − z. :func:`numbarnn.interop.from_torch` converts.

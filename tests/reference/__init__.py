@@ -1,4 +1,4 @@
-"""Plain-numpy oracle for numbarnn: DESIGN.md §1 transcribed line by line.
+"""Plain-numpy oracle for numbarnn: docs/math.md transcribed line by line.
 
 One module per model (``rnn``, ``lstm``, ``gru``), each with ``forward`` over
 a whole time-major sequence and a step-by-step ``backward`` (BPTT) written

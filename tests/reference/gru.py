@@ -5,7 +5,7 @@
     reset_after=True:  n = tanh(w_in x + b_in + r ⊙ (w_hn h_{t-1} + b_hn))
     h_t = (1 - z) ⊙ h_{t-1} + z ⊙ n
 
-numbarnn's z is PyTorch's 1 - z (DESIGN.md §1).
+numbarnn's z is PyTorch's 1 - z (docs/math.md).
 """
 import numpy as np
 

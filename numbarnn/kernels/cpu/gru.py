@@ -1,4 +1,4 @@
-"""GRU forward and backward through time on the CPU (DESIGN.md §1).
+"""GRU forward and backward through time on the CPU (docs/math.md).
 
 Two forms share this file. ``reset_after=False`` (the default) applies the
 reset gate before the recurrent product of the candidate, so each step

@@ -1,4 +1,4 @@
-"""LSTM forward and backward through time on the CPU (DESIGN.md §1).
+"""LSTM forward and backward through time on the CPU (docs/math.md).
 
 These are the time loops of a pass, over one share of the batch rows (the
 input projection and the weight gradients are in ``common.py``). Buffers,

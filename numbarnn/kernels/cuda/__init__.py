@@ -1,4 +1,4 @@
-"""``numba.cuda`` kernels: the GPU twins of ``kernels/cpu`` (DESIGN.md §2).
+"""``numba.cuda`` kernels: the GPU twins of ``kernels/cpu`` (docs/math.md, Layering).
 
 Same cell file names as the CPU target (``rnn.py``, ``lstm.py``, ``gru.py``:
 each cell's per-step forward and backward code), compiled from the same cell

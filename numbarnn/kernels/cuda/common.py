@@ -46,10 +46,31 @@ def cell_threads(H):
     return max(1, min(H, THREADS if SIMULATOR else 256))
 
 
+def configured(kernel, griddim, blockdim, sharedmem=0):
+    """``kernel[griddim, blockdim, 0, sharedmem]``, without numba's
+    low-occupancy warning.
+
+    Launches are sized to the work (one block for a small state), which
+    numba flags as low occupancy. The check lives in numba's
+    launch-configuration object, so calling the dispatcher's ``call``
+    directly skips it for our launches only; setting
+    ``numba.config.CUDA_LOW_OCCUPANCY_WARNINGS`` would silence the user's
+    own kernels too, and ``warnings.catch_warnings`` is not thread-safe.
+    The simulator never warns.
+    """
+    call = getattr(kernel, "call", None)
+    if SIMULATOR or call is None:
+        return kernel[griddim, blockdim, 0, sharedmem]
+    from numba.cuda.errors import normalize_kernel_dimensions
+
+    griddim, blockdim = normalize_kernel_dimensions(griddim, blockdim)
+    return lambda *args: call(args, griddim, blockdim, 0, sharedmem)
+
+
 def launch_1d(kernel, n, *args):
     """Launch a grid-stride ``kernel(*args)`` over ``n`` items (none when n == 0)."""
     if n:
-        kernel[blocks_for(n), THREADS](*args)
+        configured(kernel, blocks_for(n), THREADS)(*args)
 
 
 @cuda.jit
@@ -210,4 +231,4 @@ def gemm(a, b, c, beta=0.0, trans_a=False, trans_b=False):
     kernel = _gemm_kernel(np.dtype(c.dtype), bool(trans_a), bool(trans_b))
     edge = GEMM_THREADS * GEMM_REG
     grid = ((N + edge - 1) // edge, (M + edge - 1) // edge)
-    kernel[grid, (GEMM_THREADS, GEMM_THREADS)](a, b, c, np.dtype(c.dtype).type(beta))
+    configured(kernel, grid, (GEMM_THREADS, GEMM_THREADS))(a, b, c, np.dtype(c.dtype).type(beta))

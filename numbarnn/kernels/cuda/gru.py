@@ -1,4 +1,4 @@
-"""GRU forward and backward through time on the GPU (DESIGN.md §1).
+"""GRU forward and backward through time on the GPU (docs/math.md).
 
 Buffers owned by the caller, (T, B, ·): ``gates`` (3H: pre-activations in,
 r, z, n out) and ``aux`` (H: r ⊙ h_{t−1} for reset-before, w_hn h_{t−1} +

@@ -1,4 +1,4 @@
-"""Elman RNN forward and backward through time on the GPU (DESIGN.md §1).
+"""Elman RNN forward and backward through time on the GPU (docs/math.md).
 
 The per-pair steps that ``steps.py``'s time loops run, one launch per pass:
 ``forward_pair``/``backward_pair`` for the chunked loop, where ``gates``

@@ -33,7 +33,7 @@ from numba import cuda
 
 from . import compat  # noqa: F401  (before anything compiles)
 from .cell import typed
-from .common import SIMULATOR
+from .common import SIMULATOR, configured
 
 BLOCK_LAYOUT_MAX_W_BYTES = 512 * 1024  # w_hh read per step and block, via L1/L2
 SHARED_BYTES = 40 * 1024  # under the 48 KiB a block gets without opting in
@@ -340,7 +340,7 @@ def backward_kernel(pair, dtype, layout, G):
 
 def launch(kernel, plan, shared, *args):
     """Launch a driver's kernel with the plan's geometry and arguments."""
-    kernel[plan.blocks, plan.threads, 0, shared](*args, *plan.args())
+    configured(kernel, plan.blocks, plan.threads, shared)(*args, *plan.args())
 
 
 # -- fused time loops: one pair per thread, state in registers -----------------

@@ -87,6 +87,22 @@ class AutoRegressive(ModelBase):
         self.order = order
         self.trend = trend
 
+    def __getstate__(self):
+        # The remembered pandas frame holds the pandas module, which cannot be
+        # pickled (fit_many ships fitted models between processes): drop it
+        # and import pandas again on the way back in.
+        state = self.__dict__.copy()
+        if state.get("_frame") is not None:
+            state["_frame"] = state["_frame"]._replace(pd=None)
+        return state
+
+    def __setstate__(self, state):
+        frame = state.get("_frame")
+        if frame is not None and frame.pd is None:
+            import pandas
+            state["_frame"] = frame._replace(pd=pandas)
+        self.__dict__.update(state)
+
     def _check_params(self):
         if isinstance(self.order, (bool, np.bool_)) or not isinstance(
                 self.order, (int, np.integer)) or self.order < 0:

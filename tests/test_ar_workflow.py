@@ -84,6 +84,8 @@ def test_models_without_time_trend_ignore_t0():
     m = AutoRegressive(2).fit(y[:200])
     _close(m.predict(y[150:], t0=150), m.predict(y[150:]), rtol=0)
     _close(m.forecast(4, history=y[:250], t0=0), m.forecast(4, history=y[:250]), rtol=0)
+    with pytest.raises(ValueError, match="t0: only meaningful with history"):
+        m.forecast(4, t0=10)
 
 
 # -- issue 12 item 1: pandas in, pandas out ------------------------------------------

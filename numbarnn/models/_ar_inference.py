@@ -31,8 +31,8 @@ def check_alpha(alpha):
     return float(alpha)
 
 
-def coef_std(params, sigma, xtx_inv, perm, univariate):
-    """Standard errors shaped like ``params`` (peer order), and the noise scale used."""
+def coef_std(sigma, xtx_inv, perm, univariate):
+    """Standard errors in the peer's order: (k,) for AR, (k, D) for a VAR."""
     dx = np.sqrt(np.diag(xtx_inv)[perm])
     if univariate:
         return np.sqrt(sigma[0, 0]) * dx

@@ -160,7 +160,7 @@ class AutoRegressive(ModelBase):
         # Validated copies: fit never rewrites the constructor's parameters.
         self._tau, self._trend, self.k_exog_ = tau, self.trend, kx
         X, Y = design(x, tau, self.trend, hold_back, 0, ex)
-        B = scipy.linalg.lstsq(X, Y)[0] if k else np.zeros((0, D))
+        B, _, rank, _ = scipy.linalg.lstsq(X, Y) if k else (np.zeros((0, D)), 0, 0, 0)
         resid = Y - X @ B
         self._set_params(B, resid.T @ resid / resid.shape[0], univariate)
         self.nobs_ = resid.shape[0]
@@ -168,11 +168,15 @@ class AutoRegressive(ModelBase):
         self._t_end = x.shape[0]
         self.llf_ = self._loglik(resid)
         # (XᵀX)⁻¹ through QR, not by inverting XᵀX: a time trend makes XᵀX
-        # ill-conditioned enough to cost digits of the standard errors.
-        if k:
+        # ill-conditioned enough to cost digits of the standard errors. A
+        # rank-deficient design (collinear exog) gets statsmodels' pinv(X) pinv(X)ᵀ.
+        if k and rank == k:
             R = scipy.linalg.qr(X, mode="economic")[1]
             Rinv = scipy.linalg.solve_triangular(R, np.eye(k))
             self._xtx_inv = Rinv @ Rinv.T
+        elif k:
+            P = np.linalg.pinv(X)
+            self._xtx_inv = P @ P.T
         else:
             self._xtx_inv = np.zeros((0, 0))
         return self
@@ -209,7 +213,7 @@ class AutoRegressive(ModelBase):
             self.sigma_u_ = self._sigma * self.nobs_ / (self.nobs_ - k)
             scale = self.sigma_u_
         self.params_ = params[:, 0].copy() if self.univariate_ else params
-        self.bse_ = _inf.coef_std(self.params_, scale, self._xtx_inv, perm, self.univariate_)
+        self.bse_ = _inf.coef_std(scale, self._xtx_inv, perm, self.univariate_)
         with np.errstate(divide="ignore", invalid="ignore"):
             self.tvalues_ = self.params_ / self.bse_
         self.pvalues_ = 2.0 * scipy.stats.norm.sf(np.abs(self.tvalues_))

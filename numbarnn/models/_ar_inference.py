@@ -15,6 +15,9 @@ from collections import namedtuple
 import numpy as np
 import scipy.stats
 
+from . import _pandas
+from ._ar_design import as_exog, as_series
+
 #: What ``forecast(n, alpha=...)`` returns: the mean forecast and the lower
 #: and upper bounds of the ``1 - alpha`` prediction interval, each shaped
 #: like the plain forecast (pandas-indexed when the model was fitted on pandas).
@@ -98,3 +101,25 @@ def summary(model, alpha=0.05):
     body.append("Correlation matrix of residuals")
     body += ["".join(f"{v:>12.6f}" for v in row) for row in corr]
     return "\n".join(head + body + ["=" * 81])
+
+
+def select_order(cls, series, max_order, ic, trend, exog):
+    """``cls.select_order``: common-sample criteria for orders 0..max_order, best refitted."""
+    if ic not in ("aic", "bic"):
+        raise ValueError(f"ic: expected 'aic' or 'bic', got {ic!r}")
+    if isinstance(max_order, (bool, np.bool_)) or not isinstance(
+            max_order, (int, np.integer)) or max_order < 0:
+        raise ValueError(f"max_order: expected a non-negative integer, got {max_order!r}")
+    x, univariate = as_series(_pandas.split(series)[0])
+    ex = None if exog is None else as_exog(exog, x.shape[0], None)
+    values = {}
+    for p in range(max_order + 1):
+        m = cls(p, trend)
+        m._check_params()
+        m._fit(x, univariate, hold_back=max_order, ex=ex)
+        pen = 2.0 if ic == "aic" else np.log(m.nobs_)
+        values[p] = -2.0 * m.llf_ + pen * m.n_params
+    best = min(values, key=values.get)
+    model = cls(best, trend).fit(series, exog)
+    model.ic_values_ = values
+    return model

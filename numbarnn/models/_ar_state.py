@@ -85,3 +85,24 @@ def unpack(model, arrays):
                                                                        exog_names]
     model._set_inference()
     return model
+
+
+def getstate(model):
+    """Pickle state: the remembered pandas frame without the pandas module.
+
+    The frame holds the module, which cannot be pickled (``fit_many`` ships
+    fitted models between processes); :func:`setstate` imports it again.
+    """
+    state = model.__dict__.copy()
+    if state.get("_frame") is not None:
+        state["_frame"] = state["_frame"]._replace(pd=None)
+    return state
+
+
+def setstate(model, state):
+    """Inverse of :func:`getstate`."""
+    frame = state.get("_frame")
+    if frame is not None and frame.pd is None:
+        import pandas
+        state["_frame"] = frame._replace(pd=pandas)
+    model.__dict__.update(state)

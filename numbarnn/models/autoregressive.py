@@ -88,20 +88,10 @@ class AutoRegressive(ModelBase):
         self.trend = trend
 
     def __getstate__(self):
-        # The remembered pandas frame holds the pandas module, which cannot be
-        # pickled (fit_many ships fitted models between processes): drop it
-        # and import pandas again on the way back in.
-        state = self.__dict__.copy()
-        if state.get("_frame") is not None:
-            state["_frame"] = state["_frame"]._replace(pd=None)
-        return state
+        return _ar_state.getstate(self)
 
     def __setstate__(self, state):
-        frame = state.get("_frame")
-        if frame is not None and frame.pd is None:
-            import pandas
-            state["_frame"] = frame._replace(pd=pandas)
-        self.__dict__.update(state)
+        _ar_state.setstate(self, state)
 
     def _check_params(self):
         if isinstance(self.order, (bool, np.bool_)) or not isinstance(
@@ -429,24 +419,7 @@ class AutoRegressive(ModelBase):
         >>> AutoRegressive.select_order(x, 6, ic="bic").order
         3
         """
-        if ic not in ("aic", "bic"):
-            raise ValueError(f"ic: expected 'aic' or 'bic', got {ic!r}")
-        if isinstance(max_order, (bool, np.bool_)) or not isinstance(
-                max_order, (int, np.integer)) or max_order < 0:
-            raise ValueError(f"max_order: expected a non-negative integer, got {max_order!r}")
-        x, univariate = as_series(_pandas.split(series)[0])
-        ex = None if exog is None else as_exog(exog, x.shape[0], None)
-        values = {}
-        for p in range(max_order + 1):
-            m = cls(p, trend)
-            m._check_params()
-            m._fit(x, univariate, hold_back=max_order, ex=ex)
-            pen = 2.0 if ic == "aic" else np.log(m.nobs_)
-            values[p] = -2.0 * m.llf_ + pen * m.n_params
-        best = min(values, key=values.get)
-        model = cls(best, trend).fit(series, exog)
-        model.ic_values_ = values
-        return model
+        return _inf.select_order(cls, series, max_order, ic, trend, exog)
 
     # -- closed loop -------------------------------------------------------------------
     def _run(self, start, t_next, steps, noise, ex):

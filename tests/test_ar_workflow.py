@@ -144,6 +144,27 @@ def test_arx_matches_autoreg_exog():
     assert m.param_names_ == ["const", "trend", "y.L1", "y.L2", "y.L3", "x1", "x2"]
 
 
+def test_pandas_exog_names_and_alignment():
+    s = _co2()[:200]
+    X = pd.DataFrame({"sin": np.sin(np.arange(203) / 2.0), "lin": np.arange(203) % 7},
+                     index=pd.date_range(s.index[0], periods=203, freq="MS"))
+    res = AutoReg(s, 2, exog=X[:200]).fit()
+    m = AutoRegressive(2).fit(s, exog=X[:200])
+    assert m.param_names_ == list(res.params.index) == ["const", "co2.L1", "co2.L2", "sin",
+                                                        "lin"]
+    _close(m.params_, res.params, rtol=1e-8)
+    f = m.forecast(3, exog=X[200:])
+    want = res.forecast(3, exog=X[200:])
+    pd.testing.assert_index_equal(f.index, want.index)
+    _close(f, want, rtol=1e-10)
+    with pytest.raises(ValueError, match="exog: its index does not match"):
+        AutoRegressive(2).fit(s, exog=X[3:203])
+    with pytest.raises(ValueError, match="exog: its index does not match"):
+        m.forecast(3, exog=X[197:200])
+    with pytest.raises(ValueError, match="exog: its index does not match"):
+        m.predict(s, exog=X[1:201])
+
+
 def test_exog_errors_are_clear():
     y = _sunspots()
     X = np.ones((len(y), 1)) + np.arange(len(y))[:, None] % 3

@@ -60,6 +60,20 @@ def as_exog(exog, rows, k_exog, name="exog", check_finite=True):
     return a
 
 
+def check_aligned(index, exog, name="exog"):
+    """A pandas exog must sit on the same index as the samples it belongs to.
+
+    ``index`` is the pandas index of those samples (None when unknown).
+    """
+    _, frame = _pandas.split(exog)
+    if index is None or frame is None:
+        return
+    if not frame.index.equals(index):
+        raise ValueError(f"{name}: its index does not match the series' (first labels "
+                         f"{list(frame.index[:2])} against {list(index[:2])}); align it, "
+                         "or pass numpy values")
+
+
 def exog_names(exog, k):
     """Column names of an exog (a DataFrame's or Series' own, else x1, x2, ...)."""
     _, frame = _pandas.split(exog)

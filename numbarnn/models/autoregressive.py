@@ -14,8 +14,8 @@ import scipy.stats
 
 from . import _ar_inference as _inf
 from . import _ar_state, _kernels, _pandas
-from ._ar_design import (TRENDS, as_exog, as_series, check_t0, deterministic, design,
-                         exog_names, param_names, peer_permutation, series_names)
+from ._ar_design import (TRENDS, as_exog, as_series, check_aligned, check_t0, deterministic,
+                         design, exog_names, param_names, peer_permutation, series_names)
 from ._base import ModelBase
 
 
@@ -132,6 +132,7 @@ class AutoRegressive(ModelBase):
         x, univariate = as_series(values, check_finite=check_finite)
         ex = as_exog(exog, x.shape[0], None, check_finite=check_finite) if exog is not None \
             else None
+        check_aligned(None if frame is None else frame.index, exog)
         self._fit(x, univariate, hold_back=self.order, ex=ex)
         self._frame = frame
         self.series_names_ = series_names(frame, x.shape[1], univariate)
@@ -262,6 +263,7 @@ class AutoRegressive(ModelBase):
                              f"got {x.shape[0]}")
         start = check_t0(t0, self._trend)
         ex = as_exog(exog, x.shape[0], self.k_exog_)
+        check_aligned(None if frame is None else frame.index, exog)
         X, Y = design(x, self._tau, self._trend, self._tau, start, ex)
         return X @ self._B, Y, frame
 
@@ -502,6 +504,7 @@ class AutoRegressive(ModelBase):
         D = self._sigma.shape[0]
         mean = self._run(start, t_next, steps, np.zeros((steps, D)), ex)
         index = _pandas.future_index(frame, steps)
+        check_aligned(index, exog)
         if alpha is None:
             return self._out(mean, frame, index)
         scale = self._sigma if self.univariate_ else self.sigma_u_

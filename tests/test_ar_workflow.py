@@ -262,7 +262,7 @@ def test_var_inference_matches_varresults():
     assert "Equation y3" in text and "Correlation matrix of residuals" in text
     rows = _summary_rows(text, m.param_names_)
     row = m.param_names_.index("L2.y2")
-    np.testing.assert_allclose([r[1] for r in rows["L2.y2"]], res.bse[row], atol=6e-4)
+    np.testing.assert_allclose([r[1] for r in rows["L2.y2"]], res.bse[row], atol=6e-7)
 
 
 @pytest.mark.parametrize("trend", ["c", "ct"])

@@ -61,13 +61,16 @@ def normal_z(alpha):
     return scipy.stats.norm.ppf(1.0 - alpha / 2.0)
 
 
-def _table(names, params, bse, tvalues, pvalues, lo, hi, alpha):
+def _table(names, params, bse, tvalues, pvalues, lo, hi, alpha, digits):
+    # statsmodels' precision: AutoReg prints 4 (coef) and 3 decimals, VAR 6 throughout
+    c_d, s_d = digits
     lines = [f"{'':<16}{'coef':>12}{'std err':>12}{'z':>10}{'P>|z|':>9}"
              f"{f'[{alpha / 2:.3f}':>11}{f'{1 - alpha / 2:.3f}]':>11}"]
     lines.append("-" * len(lines[0]))
     for row in zip(names, params, bse, tvalues, pvalues, lo, hi):
         n, c, s, t, p, a, b = row
-        lines.append(f"{n[:16]:<16}{c:>12.4f}{s:>12.3f}{t:>10.3f}{p:>9.3f}{a:>11.3f}{b:>11.3f}")
+        lines.append(f"{n[:16]:<16}{c:>12.{c_d}f}{s:>12.{s_d}f}{t:>10.3f}{p:>9.3f}"
+                     f"{a:>11.{s_d}f}{b:>11.{s_d}f}")
     return lines
 
 
@@ -87,7 +90,7 @@ def summary(model, alpha=0.05):
         head.append(f"{'S.D. of innovations:':<24}{np.sqrt(model.sigma2_):>14.3f}")
         head.append("=" * 81)
         body = _table(model.param_names_, model.params_, model.bse_, model.tvalues_,
-                      model.pvalues_, ci[:, 0], ci[:, 1], alpha)
+                      model.pvalues_, ci[:, 0], ci[:, 1], alpha, (4, 3))
         return "\n".join(head + body + ["=" * 81])
     head.append("=" * 81)
     body = []
@@ -95,7 +98,7 @@ def summary(model, alpha=0.05):
         body.append(f"Equation {model.series_names_[d]}")
         body += _table(model.param_names_, model.params_[:, d], model.bse_[:, d],
                        model.tvalues_[:, d], model.pvalues_[:, d], ci[:, d, 0], ci[:, d, 1],
-                       alpha)
+                       alpha, (6, 6))
         body.append("")
     corr = model.sigma_u_ / np.sqrt(np.outer(np.diag(model.sigma_u_), np.diag(model.sigma_u_)))
     body.append("Correlation matrix of residuals")

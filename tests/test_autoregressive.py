@@ -54,12 +54,12 @@ def test_matches_autoreg_on_sunspots(trend, order):
     _close(m.coef_, params[kt:])
     _close(m.sigma2_, res.sigma2)
     _close(m.llf_, res.llf)
-    _close(m.log_likelihood(y), res.llf)
-    _close(m.aic(y), res.aic)
-    _close(m.bic(y), res.bic)
+    _close(m.log_likelihood(y, t0=0), res.llf)
+    _close(m.aic(y, t0=0), res.aic)
+    _close(m.bic(y, t0=0), res.bic)
     assert m.nobs_ == res.nobs
     assert m.n_params == res.df_model + 1
-    _close(m.predict(y), np.asarray(res.fittedvalues), rtol=1e-10)
+    _close(m.predict(y, t0=0), np.asarray(res.fittedvalues), rtol=1e-10)
     _close(m.forecast(12), np.asarray(res.forecast(12)))
 
 
@@ -245,7 +245,7 @@ def test_hypothesis_shapes_and_normal_equations(order, D, trend, T, seed):
     x = np.random.default_rng(seed).standard_normal((T, D))
     m = AutoRegressive(order, trend).fit(x)
     assert m.coef_.shape == (order, D, D) and m.intercept_.shape == (D,)
-    resid = x[order:] - m.predict(x)
+    resid = x[order:] - m.predict(x, t0=0)
     # Least squares: residuals orthogonal to every lag regressor.
     for j in range(1, order + 1):
         np.testing.assert_allclose(x[order - j:T - j].T @ resid, 0, atol=1e-9)

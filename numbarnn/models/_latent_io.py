@@ -13,6 +13,13 @@ from . import _latent_data as data_
 from . import _pandas
 
 
+def _split(data):
+    values, frame = _pandas.split(data)
+    # a DataFrame's values may be column-major; numpy's reductions then sum in
+    # another order, and the result would differ from the same numpy input's
+    return (values, None) if frame is None else (np.ascontiguousarray(values), frame)
+
+
 def unpack(data):
     """``(values, frames, single)`` of one series or a list of them.
 
@@ -28,11 +35,11 @@ def unpack(data):
     >>> unpack(np.zeros(3))
     (array([0., 0., 0.]), None, True)
     """
-    values, frame = _pandas.split(data)
+    values, frame = _split(data)
     if frame is not None:
         return values, [frame], True
     if isinstance(data, (list, tuple)) and any(_pandas.is_pandas(d) for d in data):
-        pairs = [_pandas.split(d) for d in data]
+        pairs = [_split(d) for d in data]
         return [v for v, _ in pairs], [f for _, f in pairs], False
     return data, None, data_.is_single(data)
 

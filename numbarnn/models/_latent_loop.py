@@ -64,6 +64,9 @@ class ClosedLoopMixin:
         """
         dtype = self.layer_.dtype
         step = Stepper(self.layer_)
+        for name, p in self.readout_.params.items():
+            if not np.all(np.isfinite(p)):
+                raise ValueError(f"the model's parameter 'readout.{name}' contains NaN or Inf")
         weight = self.readout_.params["weight"]
         bias = self.readout_.params.get("bias")
         state = None if state is None else _repeat_state(state, B)

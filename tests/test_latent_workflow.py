@@ -367,3 +367,25 @@ def test_forecast_and_sample_do_not_go_through_layer_step(x, monkeypatch):
     m.readout_.params["weight"][0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         m.forecast(3)
+
+
+def test_grid_search_with_a_time_series_split(x):
+    ms = pytest.importorskip("sklearn.model_selection")
+    grid = ms.GridSearchCV(LatentAR("gru", seed=0), {"hidden_size": [2, 6]},
+                           cv=ms.TimeSeriesSplit(n_splits=2))
+    grid.fit(x, epochs=2, progress=False)
+    assert grid.best_params_["hidden_size"] in (2, 6)
+    # the score is the held-out mean log-likelihood
+    split = list(ms.TimeSeriesSplit(n_splits=2).split(x))[0]
+    m = LatentAR("gru", 2, seed=0).fit(x[split[0]], epochs=2, progress=False)
+    assert grid.cv_results_["split0_test_score"][0] == pytest.approx(
+        m.log_likelihood(x[split[1]]) / len(split[1]), rel=1e-12)
+
+
+def test_a_failed_refit_leaves_the_model_as_it_was(x):
+    m = _fit(x, "gru")
+    want = m.forecast(5)
+    with pytest.raises(ValueError, match="window"):
+        m.fit(10.0 * np.c_[x, x], window=0, progress=False)
+    assert m.n_features_ == 1
+    np.testing.assert_array_equal(m.forecast(5), want)

@@ -207,6 +207,16 @@ class LatentAR(ModelBase, PrepMixin, StateMixin, ModuleMixin, ClosedLoopMixin):
             config[name] = bool(config[name])
         return config
 
+    def __sklearn_tags__(self):
+        """scikit-learn's estimator tags (only scikit-learn calls this, so it imports it).
+
+        A plain estimator that needs no target: what ``GridSearchCV`` and
+        pipelines ask of a model before fitting it.
+        """
+        from sklearn.utils import Tags, TargetTags
+        return Tags(estimator_type=None, target_tags=TargetTags(required=False),
+                    transformer_tags=None, regressor_tags=None, classifier_tags=None)
+
     def __repr__(self):
         args = [f"cell={self.cell!r}", f"hidden_size={self.hidden_size!r}"]
         if self.num_layers != 1:
@@ -309,6 +319,18 @@ class LatentAR(ModelBase, PrepMixin, StateMixin, ModuleMixin, ClosedLoopMixin):
         """
         self._check_options()
         _check_bool("progress", progress)
+        before = dict(self.__dict__)
+        try:
+            return self._fit(data, exog, epochs, lr, window, stride, k, batch_size,
+                             validation_split, patience, clip, progress)
+        except BaseException:
+            # all or nothing: a failed refit must not leave new scaling on old weights
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
+
+    def _fit(self, data, exog, epochs, lr, window, stride, k, batch_size, validation_split,
+             patience, clip, progress):
         rng = np.random.default_rng(self.seed)
         values, frames, _ = io_.unpack(data)
         warm = self.warm_start and hasattr(self, "layer_")
@@ -500,6 +522,26 @@ class LatentAR(ModelBase, PrepMixin, StateMixin, ModuleMixin, ClosedLoopMixin):
                                          + _LOG_2PI))
             total -= n * float(np.log(self.scale_).sum())
         return total
+
+    def score(self, data, *, exog=None):
+        """Mean log-likelihood per observation (scikit-learn's "higher is better").
+
+        What ``sklearn.model_selection.GridSearchCV`` ranks models by when
+        no ``scoring`` is given: ``log_likelihood(data) / n``, n the
+        observations (time steps) in ``data``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from numbarnn import LatentAR
+        >>> x = np.sin(np.arange(50.0))
+        >>> m = LatentAR("gru", hidden_size=3, seed=0).fit(x, epochs=2, progress=False)
+        >>> bool(np.isclose(m.score(x), m.log_likelihood(x) / 50))
+        True
+        """
+        self._check_fitted()
+        n = sum(e.shape[0] for e in self._series(data)[0])
+        return self.log_likelihood(data, exog=exog) / n
 
     # -- model size and information criteria ------------------------------------
     @property

@@ -328,8 +328,7 @@ def test_update_then_forecast_equals_forecast_from_the_whole_history(x, cell):
     A, B = x[:100], x[100:]
     m = _fit(A, cell)
     m.update(B[:20]).update(B[20:])
-    np.testing.assert_allclose(m.forecast(15), m.forecast(15, history=x), rtol=1e-12,
-                               atol=1e-14)
+    np.testing.assert_array_equal(m.forecast(15), m.forecast(15, history=x))
     # after more training the end state is recomputed over A and B
     opt = Adam(m, lr=0.05)
     m.zero_grad()
@@ -348,9 +347,8 @@ def test_update_with_exog_and_pandas():
     m.update(y[90:], exog=u[90:])  # numpy rows continue the index
     f = m.forecast(3, exog=u[:3])
     assert f.index.equals(pd.date_range(idx[-1] + pd.Timedelta(hours=1), periods=3, freq="h"))
-    np.testing.assert_allclose(f.to_numpy(),
-                               m.forecast(3, history=y, history_exog=u, exog=u[:3]),
-                               rtol=1e-12, atol=1e-14)
+    np.testing.assert_array_equal(f.to_numpy(),
+                                  m.forecast(3, history=y, history_exog=u, exog=u[:3]))
     with pytest.raises(ValueError, match="exog"):
         m.update(y[:5])
 
@@ -389,3 +387,17 @@ def test_a_failed_refit_leaves_the_model_as_it_was(x):
         m.fit(10.0 * np.c_[x, x], window=0, progress=False)
     assert m.n_features_ == 1
     np.testing.assert_array_equal(m.forecast(5), want)
+
+
+def test_saved_pandas_index_with_time_zone_or_inferred_frequency(tmp_path, x):
+    pd = pytest.importorskip("pandas")
+    berlin = pd.date_range("2020-03-01", periods=x.size, freq="D", tz="Europe/Berlin")
+    weekly = pd.DatetimeIndex(pd.date_range("2020-01-05", periods=x.size, freq="W").to_numpy())
+    assert weekly.freq is None  # a frequency pandas must infer
+    for index, want in ((berlin, pd.date_range(berlin[-1], periods=4, freq="D")[1:]),
+                        (weekly, pd.date_range(weekly[-1], periods=4, freq="W")[1:])):
+        m = _fit(pd.Series(x, index=index), epochs=1)
+        assert m.forecast(3).index.equals(want)
+        m.save(tmp_path / "m.npz")
+        pd.testing.assert_series_equal(LatentAR.load(tmp_path / "m.npz").forecast(3),
+                                       m.forecast(3))

@@ -128,8 +128,10 @@ def frame_to_json(frame):
         info["kind"] = "other"
         return json.dumps(info)
     if isinstance(nxt, pd.DatetimeIndex):
-        tz = None if nxt.tz is None else str(nxt.tz)
-        info.update(kind="datetime", last=index[-1].isoformat(), freq=nxt.freqstr, tz=tz)
+        last, tz = index[-1], None
+        if nxt.tz is not None:  # the instant in UTC, and the zone to show it in
+            last, tz = last.tz_convert("UTC"), str(nxt.tz)
+        info.update(kind="datetime", last=last.isoformat(), freq=nxt.freqstr, tz=tz)
     elif isinstance(nxt, pd.PeriodIndex):
         info.update(kind="period", last=str(index[-1]), freq=nxt.freqstr)
     else:
@@ -145,8 +147,10 @@ def frame_from_json(text):
     import pandas as pd
     kind = info.get("kind")
     if kind == "datetime":
-        index = pd.date_range(pd.Timestamp(info["last"]), periods=1, freq=info["freq"],
-                              tz=info["tz"])
+        last = pd.Timestamp(info["last"])
+        if info["tz"] is not None:
+            last = last.tz_convert(info["tz"])
+        index = pd.date_range(last, periods=1, freq=info["freq"])
     elif kind == "period":
         index = pd.period_range(info["last"], periods=1, freq=info["freq"])
     elif kind == "range":

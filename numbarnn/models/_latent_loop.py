@@ -191,6 +191,8 @@ class ClosedLoopMixin:
                 return mean
             return mean, self._paths(state, u, steps, n_paths, seed, ex)
         n_paths = _DEFAULT_INTERVAL_PATHS if n_paths is None else n_paths
+        if self._check_steps("n_paths", n_paths) < 1:
+            raise ValueError("n_paths: an interval needs at least one sample path, got 0")
         paths = self._paths(state, u, steps, n_paths, seed, ex, shaped=False)
         lower, upper = np.quantile(paths, [alpha / 2, 1 - alpha / 2], axis=0)
         if steps:

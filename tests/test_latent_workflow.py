@@ -401,3 +401,12 @@ def test_saved_pandas_index_with_time_zone_or_inferred_frequency(tmp_path, x):
         m.save(tmp_path / "m.npz")
         pd.testing.assert_series_equal(LatentAR.load(tmp_path / "m.npz").forecast(3),
                                        m.forecast(3))
+
+
+def test_a_model_fitted_on_pandas_pickles_and_deep_copies(x):
+    pd = pytest.importorskip("pandas")
+    import copy
+    import pickle
+    m = _fit(pd.Series(x, index=pd.date_range("2001-01-01", periods=x.size, freq="D")))
+    for r in (pickle.loads(pickle.dumps(m)), copy.deepcopy(m)):
+        pd.testing.assert_series_equal(r.forecast(4), m.forecast(4))

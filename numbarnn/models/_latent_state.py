@@ -102,6 +102,20 @@ class StateMixin:
         self._frame = frame
         return self
 
+    # -- pickling (Dask, multiprocessing, copy.deepcopy) ----------------------
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        if state.get("_frame") is not None:  # a module cannot be pickled
+            state["_frame"] = state["_frame"]._replace(pd=None)
+        return state
+
+    def __setstate__(self, state):
+        frame = state.get("_frame")
+        if frame is not None and frame.pd is None:
+            import pandas
+            state["_frame"] = frame._replace(pd=pandas)
+        self.__dict__.update(state)
+
     # -- persistence -------------------------------------------------------
     def _facts(self):
         facts = {"n_features": self.n_features_, "n_exog": self.n_exog_,

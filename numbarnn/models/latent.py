@@ -153,6 +153,22 @@ class LatentAR(ModelBase, PrepMixin, StateMixin, ModuleMixin, ClosedLoopMixin):
     True
     """
 
+    # The public methods the mixins provide, named in the class body so that the
+    # API reference (autodoc lists a class's own members) shows them here.
+    forecast = ClosedLoopMixin.forecast
+    sample = ClosedLoopMixin.sample
+    update = StateMixin.update
+    state_dict = StateMixin.state_dict
+    load_state_dict = StateMixin.load_state_dict
+    params = ModuleMixin.params
+    grads = ModuleMixin.grads
+    zero_grad = ModuleMixin.zero_grad
+    loss_and_grad = ModuleMixin.loss_and_grad
+    get_params = ModelBase.get_params
+    set_params = ModelBase.set_params
+    save = ModelBase.save
+    load = ModelBase.__dict__["load"]
+
     def __init__(self, cell="lstm", hidden_size=32, num_layers=1, readout="gaussian",
                  n_states=None, *, nonlinearity="tanh", reset_after=False, init="pytorch",
                  seed=None, dtype=np.float64, warm_start=False):

@@ -410,3 +410,39 @@ def test_a_model_fitted_on_pandas_pickles_and_deep_copies(x):
     m = _fit(pd.Series(x, index=pd.date_range("2001-01-01", periods=x.size, freq="D")))
     for r in (pickle.loads(pickle.dumps(m)), copy.deepcopy(m)):
         pd.testing.assert_series_equal(r.forecast(4), m.forecast(4))
+
+
+@pytest.mark.parametrize("readout", ["gaussian", "categorical"])
+def test_exog_gradient_against_finite_differences(readout):
+    y, u = _exog_data(40)
+    data = y if readout == "gaussian" else (y > 0).astype(int)
+    m = LatentAR("lstm", 3, readout=readout, seed=0).fit(data, exog=u, epochs=1,
+                                                        progress=False)
+    m.zero_grad()
+    loss = m.loss_and_grad(data, exog=u)
+    assert loss == pytest.approx(-m.log_likelihood(data, exog=u), rel=1e-12)
+    w, g = m.params["layer.weight_ih_l0"], m.grads["layer.weight_ih_l0"]
+    for i, j in [(0, 1), (5, 2), (11, 1), (7, 0)]:  # columns 1, 2: the covariates
+        old, eps = w[i, j], 1e-6
+        w[i, j] = old + eps
+        up = -m.log_likelihood(data, exog=u)
+        w[i, j] = old - eps
+        down = -m.log_likelihood(data, exog=u)
+        w[i, j] = old
+        assert g[i, j] == pytest.approx((up - down) / (2 * eps), rel=1e-5, abs=1e-8)
+
+
+def test_update_categorical_with_exog_then_save(tmp_path):
+    rng = np.random.default_rng(0)
+    u = rng.standard_normal((120, 1))
+    s = (u[:, 0] > 0).astype(int) + np.tile([0, 2], 60) % 3
+    m = LatentAR("lstm", 4, readout="categorical", seed=0).fit(s[:90], exog=u[:90], epochs=2,
+                                                               progress=False)
+    m.update(s[90:], exog=u[90:])
+    f = m.forecast(3, exog=u[:3])
+    np.testing.assert_array_equal(f, m.forecast(3, history=s, history_exog=u, exog=u[:3]))
+    np.testing.assert_allclose(f.sum(axis=1), 1.0)
+    m.save(tmp_path / "c.npz")
+    np.testing.assert_array_equal(LatentAR.load(tmp_path / "c.npz").forecast(3, exog=u[:3]), f)
+    with pytest.raises(ValueError, match=r"\[0, 4\)"):
+        m.update([5], exog=u[:1])

@@ -446,3 +446,11 @@ def test_update_categorical_with_exog_then_save(tmp_path):
     np.testing.assert_array_equal(LatentAR.load(tmp_path / "c.npz").forecast(3, exog=u[:3]), f)
     with pytest.raises(ValueError, match=r"\[0, 4\)"):
         m.update([5], exog=u[:1])
+
+
+def test_load_checks_shapes_before_allocating_the_model(x):
+    m = _fit(x, "gru")
+    sd = m.state_dict()
+    big = LatentAR("gru", 30000)
+    with pytest.raises(ValueError, match="weight_ih_l0.*expected \\(90000, 1\\)"):
+        big.load_state_dict(sd)  # a 30000-unit GRU would need 20 GiB

@@ -162,6 +162,19 @@ class StateMixin:
         out["frame"] = np.array(io_.frame_to_json(self._frame))
         return out
 
+    def _param_shapes(self, D, K):
+        """The parameter shapes the arguments imply for D features and K covariates."""
+        G = {"rnn": 1, "gru": 3, "lstm": 4}[self.cell]
+        H, L = int(self.hidden_size), int(self.num_layers)
+        shapes = {}
+        for i in range(L):
+            shapes.update({f"layer.weight_ih_l{i}": (G * H, D + K if i == 0 else H),
+                           f"layer.weight_hh_l{i}": (G * H, H),
+                           f"layer.bias_ih_l{i}": (G * H,), f"layer.bias_hh_l{i}": (G * H,)})
+        n_out = D if self._categorical else 2 * D
+        shapes.update({"readout.weight": (n_out, H), "readout.bias": (n_out,)})
+        return shapes
+
     def load_state_dict(self, arrays):
         """Restore the fitted state from :meth:`state_dict`'s arrays, checked first.
 
@@ -196,16 +209,21 @@ class StateMixin:
         self._check_options()
         if self._categorical and facts.get("n_states") != D:
             raise ValueError("state_dict: n_states does not match n_features")
-        layer, readout = self._build(D + K, D, np.random.default_rng(0))
-        expected = {f"layer.{k}" for k in layer.params} | \
-            {f"readout.{k}" for k in readout.params} | {"context", "end_u", "facts", "frame"}
+        # names and shapes first, before the model's size is allocated
+        shapes = self._param_shapes(D, K)
+        expected = set(shapes) | {"context", "end_u", "facts", "frame"}
         expected |= set() if self._categorical else {"mean_", "scale_"}
         expected |= {"exog_mean_", "exog_scale_", "context_exog"} if K else set()
-        expected |= {"end_h", "end_c"} if layer.kind == "lstm" else {"end_h"}
+        expected |= {"end_h", "end_c"} if self.cell == "lstm" else {"end_h"}
         if set(arrays) != expected:
             raise ValueError(f"state_dict does not fit this LatentAR: missing "
                              f"{sorted(expected - set(arrays))}, unexpected "
                              f"{sorted(set(arrays) - expected)}")
+        for name, shape in shapes.items():
+            if np.shape(arrays[name]) != shape:
+                raise ValueError(f"state_dict[{name!r}] has shape {np.shape(arrays[name])}, "
+                                 f"expected {shape} from the model's arguments")
+        layer, readout = self._build(D + K, D, np.random.default_rng(0))
         layer.load_state_dict({k[6:]: v for k, v in arrays.items() if k.startswith("layer.")})
         for k, p in readout.params.items():
             _check_array(arrays, f"readout.{k}", p.shape, p.dtype)

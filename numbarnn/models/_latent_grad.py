@@ -34,10 +34,11 @@ class ModuleMixin:
         self.layer_.zero_grad()
         self.readout_.zero_grad()
 
-    def loss_and_grad(self, data):
+    def loss_and_grad(self, data, exog=None):
         """``-log_likelihood(data)``, accumulating its gradient into :attr:`grads`.
 
         Exact BPTT over whole series: the gradient :meth:`fit` follows.
+        ``exog``: the covariates, for a model fitted with them.
 
         Returns
         -------
@@ -55,8 +56,10 @@ class ModuleMixin:
         """
         self._check_fitted()
         encoded, targets = self._series(data)
+        ex = self._exog(exog, [e.shape[0] for e in encoded])
+        ex = [None] * len(encoded) if ex is None else ex
         dtype = self.layer_.dtype
-        x = data_.pack([data_.shifted(e) for e in encoded], 0.0, dtype)
+        x = data_.pack([self._inputs(e, c) for e, c in zip(encoded, ex)], 0.0, dtype)
         if self._categorical:
             y = data_.pack(targets, -1, np.int64)
             loss_fn = data_.masked_categorical
@@ -68,7 +71,7 @@ class ModuleMixin:
         self.layer_.backward(self.readout_.backward(dpred))
         return loss + self._log_jacobian(encoded)
 
-    def _flow_inputs(self, data):
+    def _flow_inputs(self, data, exog=None):
         """Inputs (T, 1, I) of one series and ∂(-log p(x_T | h_T))/∂y_T (H,).
 
         What :func:`numbarnn.diagnostics.gradient_flow` runs the layer on.
@@ -77,7 +80,9 @@ class ModuleMixin:
         enc, tgt = self._series(data)
         if len(enc) != 1 or enc[0].shape[0] == 0:
             raise ValueError("data: expected one non-empty series")
-        inputs = data_.shifted(enc[0])[:, None].astype(self.layer_.dtype)
+        ex = self._exog(exog, [enc[0].shape[0]])
+        inputs = self._inputs(enc[0], None if ex is None else ex[0])[:, None].astype(
+            self.layer_.dtype)
         y, _ = self.layer_.forward(inputs, keep_cache=False)
         pred = self.readout_.forward(y[-1:])
         loss_fn = data_.masked_categorical if self._categorical else data_.masked_gaussian

@@ -97,8 +97,10 @@ def future_index(frame, n):
         return None
     pd, index = frame.pd, frame.index
     if isinstance(index, (pd.DatetimeIndex, pd.PeriodIndex)):
-        freq = index.freq if index.freq is not None else (
-            pd.infer_freq(index) if len(index) >= 3 else None)
+        freq = index.freq
+        if freq is None and len(index) >= 3 and isinstance(index, pd.DatetimeIndex):
+            # not pd.infer_freq: pandas 3.1 warns there (its return type changes)
+            freq = pd.DatetimeIndex(index, freq="infer").freq
         if freq is None:
             raise ValueError("the series' DatetimeIndex has no frequency, so a forecast "
                              "cannot continue it; set one (e.g. series.asfreq('MS'))")

@@ -190,7 +190,7 @@ def test_bad_input():
     with pytest.raises(TypeError, match="pred must be a float"):
         mse(np.ones(3, int), np.ones(3))
     with pytest.raises(ValueError, match="reduction"):
-        mse(np.ones(3), np.ones(3), reduction="none")
+        mse(np.ones(3), np.ones(3), reduction="avg")
     with pytest.raises(ValueError, match="non-negative"):
         mse(np.ones(3), np.ones(3), weights=-np.ones(3))
     with pytest.raises(ValueError, match="do not broadcast"):

@@ -20,6 +20,11 @@ CONFIGS = [
     ("Adam", dict(lr=0.01, amsgrad=True)),
     ("AdamW", dict(lr=0.01)),
     ("AdamW", dict(lr=0.03, weight_decay=0.2, amsgrad=True)),
+    # maximize=: ascend, as torch.optim does (issue 12, item 8)
+    ("SGD", dict(lr=0.1, momentum=0.9, weight_decay=0.05, maximize=True)),
+    ("SGD", dict(lr=0.05, momentum=0.8, nesterov=True, maximize=True)),
+    ("Adam", dict(lr=0.02, weight_decay=0.1, amsgrad=True, maximize=True)),
+    ("AdamW", dict(lr=0.03, weight_decay=0.2, maximize=True)),
 ]
 OURS = {"SGD": SGD, "Adam": Adam, "AdamW": AdamW}
 

@@ -220,7 +220,10 @@ def cross_entropy(logits, targets, *, weights=None, reduction="mean", label_smoo
     targets : ndarray of int, shape (...)
         Class indices in ``[0, C)``.
     weights : array_like, optional
-        Mask or non-negative weights per target (shape ``(...)``).
+        Mask or non-negative weights per target (shape ``(...)``). torch's
+        per-class ``weight`` is ``weights=class_weight[targets]``; with label
+        smoothing the two differ (torch weighs each class's term, these
+        weigh each target's whole loss).
     reduction : {"mean", "sum", "none"}
     label_smoothing : float in [0, 1], default 0
 

@@ -206,3 +206,18 @@ def test_flags_and_numbers_are_checked():
         SGD(lin, lr="0.1")
     with pytest.raises(ValueError, match="lr must be >= 0 and finite"):
         AdamW(lin, lr=np.inf)
+
+
+def test_a_fresh_process_loads_a_saved_readout(tmp_path):
+    # numbarnn.nn.load finds Linear and the optimizers without numbarnn.train
+    # having been imported first.
+    import subprocess
+    import sys
+    path = os.path.join(tmp_path, "lin.npz")
+    Linear(2, 1, seed=0).save(path)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    code = ("import sys, numbarnn.nn; m = numbarnn.nn.load(sys.argv[1]); "
+            "print(type(m).__module__, type(m).__name__)")
+    out = subprocess.run([sys.executable, "-c", code, path], capture_output=True, text=True,
+                         cwd=root, check=True)
+    assert out.stdout.split() == ["numbarnn.train.linear", "Linear"]

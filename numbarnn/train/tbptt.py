@@ -47,8 +47,9 @@ def tbptt(model, readout, loss_fn, x, target, k, optimizer=None, clip=None, stat
     x : ndarray, shape (T, B, I), or (B, T, I) when the model is ``batch_first``
         The layout is the model's: chunks are cut along its time axis.
     target : ndarray, shape (T, B, ...), or (B, T, ...) when ``batch_first``
-        Whatever ``loss_fn`` compares with the predictions of each step;
-        NaN or Inf targets raise a ValueError before anything runs.
+        Whatever ``loss_fn`` compares with the predictions of each step.
+        With a built-in loss, NaN or Inf targets raise a ValueError before
+        anything runs.
     k : int
         Steps per chunk; the last chunk may be shorter. ``k >= T`` is full
         BPTT.

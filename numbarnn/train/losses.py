@@ -9,8 +9,9 @@ with the gradient of each element's loss with respect to its own prediction
 (that is, of their sum).
 
 ``weights`` is a mask (booleans) or finite non-negative weights per element
-of the element-wise loss (anything else raises a ValueError). It broadcasts against that loss after trailing axes are
-appended, so a (T, B) mask applies to every feature of (T, B, D) predictions.
+of the element-wise loss (anything else raises a ValueError). It broadcasts
+against that loss after trailing axes are appended, so a (T, B) mask applies
+to every feature of (T, B, D) predictions.
 """
 import functools
 import math

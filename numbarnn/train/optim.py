@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from ._core import collect, zero_grads
+from ._core import zero_grads
 from ._optim_state import StateMixin, check_flag, check_real
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "make_optimizer"]

@@ -1,5 +1,6 @@
 """fit: trains, validates, stops early and restores the best parameters,
 is reproducible, shows (or hides) a progress bar; History.plot."""
+import functools
 import sys
 
 import numpy as np
@@ -154,3 +155,7 @@ def test_bad_arguments():
         fit(*args, patience=-1, progress=False)
     with pytest.raises(ValueError, match="optimizer must be one of"):
         fit(*args, optimizer="lbfgs", progress=False)
+    with pytest.raises(ValueError, match="must return a scalar loss"):
+        fit(*args, loss=functools.partial(mse, reduction="none"), progress=False)
+    with pytest.raises(TypeError, match="epochs must be an int"):
+        fit(*args, epochs=2.0, progress=False)

@@ -88,7 +88,7 @@ def test_gaussian_nll_packed_equals_two_heads():
     np.testing.assert_array_equal(dpred, np.concatenate([dmean, dlogvar], -1))
 
 
-@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("reduction", REDUCTIONS + ["none"])
 def test_against_torch(reduction):
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(4)
@@ -102,18 +102,18 @@ def test_against_torch(reduction):
     # MSE
     tp = tt(pred)
     tl = torch.nn.functional.mse_loss(tp, torch.tensor(target), reduction=reduction)
-    tl.backward()
+    tl.sum().backward()             # "none": each element's gradient, as documented
     loss, dpred = mse(pred, target, reduction=reduction)
-    assert loss == pytest.approx(tl.item(), rel=1e-13)
+    np.testing.assert_allclose(loss, tl.detach().numpy(), rtol=1e-13)
     np.testing.assert_allclose(dpred, tp.grad.numpy(), rtol=1e-12, atol=1e-15)
 
     # Gaussian NLL: torch takes the variance; eps far below every variance here.
     tm, tv = tt(pred), tt(logvar)
     tl = torch.nn.functional.gaussian_nll_loss(tm, torch.tensor(target), tv.exp(), full=True,
                                                eps=1e-12, reduction=reduction)
-    tl.backward()
+    tl.sum().backward()
     loss, dmean, dlogvar = gaussian_nll(pred, logvar, target, reduction=reduction)
-    assert loss == pytest.approx(tl.item(), rel=1e-13)
+    np.testing.assert_allclose(loss, tl.detach().numpy(), rtol=1e-13)
     np.testing.assert_allclose(dmean, tm.grad.numpy(), rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(dlogvar, tv.grad.numpy(), rtol=1e-12, atol=1e-15)
 
@@ -121,10 +121,43 @@ def test_against_torch(reduction):
     tz = tt(logits)
     tl = torch.nn.functional.cross_entropy(tz.reshape(-1, 4), torch.tensor(classes).reshape(-1),
                                            reduction=reduction)
-    tl.backward()
+    tl.sum().backward()
     loss, dlogits = cross_entropy(logits, classes, reduction=reduction)
-    assert loss == pytest.approx(tl.item(), rel=1e-13)
+    np.testing.assert_allclose(np.reshape(loss, -1), tl.detach().numpy().reshape(-1),
+                               rtol=1e-13)
     np.testing.assert_allclose(dlogits, tz.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS + ["none"])
+@pytest.mark.parametrize("eps", [0.0, 0.1, 0.7, 1.0])
+def test_cross_entropy_label_smoothing_matches_torch(reduction, eps):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(8)
+    logits, classes = 3 * rng.standard_normal((6, 5, 4)), rng.integers(0, 4, (6, 5))
+    tz = torch.tensor(logits.reshape(-1, 4), requires_grad=True)
+    tl = torch.nn.functional.cross_entropy(tz, torch.tensor(classes.reshape(-1)),
+                                           reduction=reduction, label_smoothing=eps)
+    tl.sum().backward()
+    loss, dlogits = cross_entropy(logits, classes, reduction=reduction, label_smoothing=eps)
+    if reduction == "none":
+        assert loss.shape == classes.shape
+    np.testing.assert_allclose(np.reshape(loss, -1), tl.detach().numpy().reshape(-1),
+                               rtol=1e-13)
+    np.testing.assert_allclose(dlogits.reshape(-1, 4), tz.grad.numpy(), rtol=1e-12,
+                               atol=1e-15)
+    with pytest.raises(ValueError, match=r"label_smoothing must lie in \[0, 1\]"):
+        cross_entropy(logits, classes, label_smoothing=1.5)
+    with pytest.raises(TypeError, match="label_smoothing must be a float"):
+        cross_entropy(logits, classes, label_smoothing="0.1")
+
+
+def test_reduction_none_with_weights_is_weighted_elementwise():
+    rng = np.random.default_rng(9)
+    pred, target, w = (rng.standard_normal((5, 3)) for _ in range(3))
+    w = np.abs(w)
+    loss, dpred = mse(pred, target, weights=w, reduction="none")
+    np.testing.assert_allclose(loss, w * (pred - target) ** 2, rtol=1e-15)
+    np.testing.assert_allclose(dpred, 2 * w * (pred - target), rtol=1e-15)
 
 
 def test_cross_entropy_class_weights_match_torch():
@@ -190,7 +223,7 @@ def test_bad_input():
     with pytest.raises(TypeError, match="pred must be a float"):
         mse(np.ones(3, int), np.ones(3))
     with pytest.raises(ValueError, match="reduction"):
-        mse(np.ones(3), np.ones(3), reduction="none")
+        mse(np.ones(3), np.ones(3), reduction="avg")
     with pytest.raises(ValueError, match="non-negative"):
         mse(np.ones(3), np.ones(3), weights=-np.ones(3))
     with pytest.raises(ValueError, match="do not broadcast"):

@@ -59,10 +59,13 @@ def as_array(name, a, shape, dtype, check_finite):
                         "arguments are host arrays: pass all arrays on the same side")
     arr = np.asarray(a)
     check_meta(name, arr.dtype, arr.shape, shape, dtype)
+    # Copy (if needed) before scanning: a huge broadcast view then fails at
+    # once for lack of memory instead of after a scan of every element.
+    arr = np.ascontiguousarray(arr)
     if check_finite and arr.size and not np.isfinite(arr).all():
         raise ValueError(f"{name} contains NaN or Inf (pass check_finite=False to skip "
                          "this check)")
-    return np.ascontiguousarray(arr)
+    return arr
 
 
 def check_weights(x, w_ih, w_hh, b_ih, b_hh, gate_count, cell, check_finite):

@@ -182,6 +182,10 @@ def load(path, expected=None):
                          f"numbarnn reads version {VERSION}")
     cls = _REGISTRY.get(meta.get("class"))
     if cls is None:
+        # classes outside numbarnn.nn register when their package is imported
+        import numbarnn.train  # noqa: F401
+        cls = _REGISTRY.get(meta.get("class"))
+    if cls is None:
         raise ValueError(f"{path!s} holds an unknown class {meta.get('class')!r}")
     if expected is not None and not issubclass(cls, expected):
         raise ValueError(f"{path!s} holds a {cls.__name__}, not a {expected.__name__}")

@@ -6,9 +6,42 @@ keys, arrays of the same shapes), updated and accumulated in place. The kit
 never looks further into it, so layers, readouts and user-written modules
 are all handled alike.
 """
+import math
 from collections.abc import Mapping
 
 import numpy as np
+
+
+class _Diverged(FloatingPointError):
+    """A loss, gradient or parameter became NaN or Inf during training.
+
+    ``fit`` catches it and stops with ``stop_reason="non-finite loss"``;
+    ``tbptt`` lets it through, so its caller sees a FloatingPointError that
+    says what went non-finite and where.
+    """
+
+
+def all_finite(a):
+    """True when no element of ``a`` is NaN or Inf (non-float arrays always are).
+
+    A broadcast view repeats the same memory along its zero-stride axes, so
+    only one slice along each of them is scanned: checking a (10^5, 10^3,
+    100) view of a scalar costs one element, not 10^10.
+    """
+    a = np.asarray(a)
+    if a.dtype.kind not in "fc" or a.size == 0:
+        return True
+    idx = tuple(slice(0, 1) if st == 0 else slice(None) for st in a.strides)
+    return bool(np.isfinite(a[idx]).all())
+
+
+def check_finite_triples(triples, what, where=""):
+    """Raise ``_Diverged`` naming the first parameter or gradient that is not finite."""
+    pos = 1 if what == "parameter" else 2
+    for t in triples:
+        if not all_finite(t[pos]):
+            raise _Diverged(f"training diverged: the {what} {t[0]} contains NaN or Inf"
+                            f"{where}; lower the learning rate or clip the gradients")
 
 
 def _is_pair(obj):
@@ -70,17 +103,35 @@ def modules_of(model, readout):
     return [m for m in (model, readout) if m is not None]
 
 
-def forward_backward(model, readout, loss_fn, x, target, state=None, backward=True):
+def forward_backward(model, readout, loss_fn, x, target, state=None, backward=True,
+                     guard=True):
     """One pass: forward, loss and (optionally) backward, accumulating grads.
 
     Returns ``(loss, new_state)``. The incoming ``state`` is treated as a
     constant (no gradient flows into it): that is what "detached" means for
-    truncated BPTT.
+    truncated BPTT. With ``guard``, a non-finite loss or incoming gradient
+    raises ``_Diverged`` *before* the backward pass, which would otherwise
+    fail inside the layer with a message about ``dy``.
     """
     y, new_state = model.forward(x, state)
     pred = y if readout is None else readout.forward(y)
     loss, dpred = loss_fn(pred, target)
+    if np.ndim(loss) != 0:
+        raise ValueError(f"the loss function must return a scalar loss, got one of shape "
+                         f"{np.shape(loss)} (reduction='none' gives per-element losses, "
+                         "which training cannot step on)")
+    loss = float(loss)
+    if guard and not math.isfinite(loss):
+        if not all_finite(target):
+            # a data problem, not a divergence: say so rather than stop quietly
+            raise ValueError(f"the loss is {loss} and the targets contain NaN or Inf: "
+                             "targets must be finite unless the loss masks them out")
+        raise _Diverged(f"the loss is {loss}")
     if backward:
+        if guard and not all_finite(dpred):
+            raise _Diverged("the gradient of the loss contains NaN or Inf")
         dy = dpred if readout is None else readout.backward(dpred)
+        if guard and readout is not None and not all_finite(dy):
+            raise _Diverged("the gradient reaching the model's output contains NaN or Inf")
         model.backward(dy)
-    return float(loss), new_state
+    return loss, new_state

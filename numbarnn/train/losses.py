@@ -3,12 +3,17 @@
 Every loss returns the scalar loss (a Python float) and the gradient of that
 scalar with respect to each prediction array, ready to feed a backward pass.
 Reductions follow PyTorch: ``"mean"`` averages over every element (or, with
-``weights``, divides by the sum of the weights), ``"sum"`` adds them up.
+``weights``, divides by the sum of the weights), ``"sum"`` adds them up, and
+``"none"`` returns the element-wise losses (times the weights) as an array,
+with the gradient of each element's loss with respect to its own prediction
+(that is, of their sum).
 
-``weights`` is a mask (booleans) or non-negative weights per element of the
-element-wise loss. It broadcasts against that loss after trailing axes are
-appended, so a (T, B) mask applies to every feature of (T, B, D) predictions.
+``weights`` is a mask (booleans) or finite non-negative weights per element
+of the element-wise loss (anything else raises a ValueError). It broadcasts
+against that loss after trailing axes are appended, so a (T, B) mask applies
+to every feature of (T, B, D) predictions.
 """
+import functools
 import math
 
 import numpy as np
@@ -38,6 +43,9 @@ def _weights(weights, shape, dtype):
     w = np.asarray(weights)
     if w.dtype.kind not in "bfiu":
         raise TypeError(f"weights must be a boolean mask or real weights, got dtype {w.dtype}")
+    # checked before broadcasting: a NaN weight would make the loss NaN
+    if w.dtype.kind == "f" and not np.isfinite(w).all():
+        raise ValueError("weights must be finite, got NaN or Inf")
     if w.ndim > len(shape):
         raise ValueError(f"weights has {w.ndim} dimensions, more than the loss's {len(shape)} "
                          f"(shape {shape})")
@@ -56,11 +64,14 @@ def _reduce(elementwise, weights, reduction):
     """The reduced loss and the factor each element's gradient is scaled by.
 
     The factor is an array (weights / normaliser) or a scalar, so callers
-    write ``dpred = factor * d(elementwise)/dpred``.
+    write ``dpred = factor * d(elementwise)/dpred``. With ``"none"`` the
+    "loss" is the (weighted) element-wise array and the factor the weights.
     """
-    if reduction not in ("mean", "sum"):
-        raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     w = _weights(weights, elementwise.shape, elementwise.dtype)
+    if reduction == "none":
+        return (elementwise, 1.0) if w is None else (w * elementwise, w)
     if w is None:
         total, scale = elementwise.sum(), 1.0
         if reduction == "mean":
@@ -83,11 +94,11 @@ def mse(pred, target, *, weights=None, reduction="mean"):
         Predictions and targets of the same shape.
     weights : array_like, optional
         Mask or non-negative weights per element (see the module notes).
-    reduction : {"mean", "sum"}
+    reduction : {"mean", "sum", "none"}
 
     Returns
     -------
-    loss : float
+    loss : float (ndarray with ``reduction="none"``)
     dpred : ndarray
         d loss / d pred, shaped like ``pred``.
 
@@ -121,14 +132,14 @@ def gaussian_nll(mean, logvar, target, *, weights=None, reduction="mean", full=T
         Same shape.
     weights : array_like, optional
         Mask or non-negative weights per element.
-    reduction : {"mean", "sum"}
+    reduction : {"mean", "sum", "none"}
     full : bool, default True
         Include the constant ``0.5 log 2π``. PyTorch's ``GaussianNLLLoss``
         leaves it out by default (its ``full=False``).
 
     Returns
     -------
-    loss : float
+    loss : float (ndarray with ``reduction="none"``)
     dmean, dlogvar : ndarray
 
     Examples
@@ -172,7 +183,7 @@ def gaussian_nll_packed(pred, target, *, weights=None, reduction="mean", full=Tr
 
     Returns
     -------
-    loss : float
+    loss : float (ndarray with ``reduction="none"``)
     dpred : ndarray, shaped like ``pred``
 
     Examples
@@ -196,11 +207,13 @@ def gaussian_nll_packed(pred, target, *, weights=None, reduction="mean", full=Tr
     return loss, np.concatenate([dmean, dlogvar], axis=-1)
 
 
-def cross_entropy(logits, targets, *, weights=None, reduction="mean"):
+def cross_entropy(logits, targets, *, weights=None, reduction="mean", label_smoothing=0.0):
     """Cross-entropy of integer class targets under softmax(logits).
 
     Computed through a stable log-softmax (the maximum logit is subtracted
-    first), so large logits neither overflow nor lose the gradient.
+    first), so large logits neither overflow nor lose the gradient. With
+    label smoothing ε the target distribution is ``(1 - ε) onehot + ε / C``,
+    as in ``torch.nn.functional.cross_entropy``.
 
     Parameters
     ----------
@@ -208,14 +221,18 @@ def cross_entropy(logits, targets, *, weights=None, reduction="mean"):
     targets : ndarray of int, shape (...)
         Class indices in ``[0, C)``.
     weights : array_like, optional
-        Mask or non-negative weights per target (shape ``(...)``).
-    reduction : {"mean", "sum"}
+        Mask or non-negative weights per target (shape ``(...)``). torch's
+        per-class ``weight`` is ``weights=class_weight[targets]``; with label
+        smoothing the two differ (torch weighs each class's term, these
+        weigh each target's whole loss).
+    reduction : {"mean", "sum", "none"}
+    label_smoothing : float in [0, 1], default 0
 
     Returns
     -------
-    loss : float
+    loss : float (ndarray of shape ``(...)`` with ``reduction="none"``)
     dlogits : ndarray, shaped like ``logits``
-        ``scale * (softmax(logits) - onehot(targets))``.
+        ``scale * (softmax(logits) - target distribution)``.
 
     Examples
     --------
@@ -224,6 +241,10 @@ def cross_entropy(logits, targets, *, weights=None, reduction="mean"):
     >>> loss, d = cross_entropy(np.array([[0.0, 0.0]]), np.array([1]))
     >>> round(loss, 6), d.tolist()
     (0.693147, [[0.5, -0.5]])
+    >>> losses, _ = cross_entropy(np.array([[2.0, 0.0], [0.0, 2.0]]), np.array([0, 0]),
+    ...                           reduction="none", label_smoothing=0.1)
+    >>> np.round(losses, 4).tolist()
+    [0.2269, 2.0269]
     """
     logits = _float_array("logits", logits)
     targets = np.asarray(targets)
@@ -232,6 +253,13 @@ def cross_entropy(logits, targets, *, weights=None, reduction="mean"):
     if logits.ndim == 0 or targets.shape != logits.shape[:-1]:
         raise ValueError(f"targets must have shape logits.shape[:-1] = {logits.shape[:-1]}, "
                          f"got {targets.shape}")
+    if isinstance(label_smoothing, (bool, np.bool_)) or \
+            not isinstance(label_smoothing, (int, float, np.integer, np.floating)):
+        raise TypeError(f"label_smoothing must be a float, got "
+                        f"{type(label_smoothing).__name__}")
+    eps = float(label_smoothing)
+    if not 0.0 <= eps <= 1.0:
+        raise ValueError(f"label_smoothing must lie in [0, 1], got {label_smoothing}")
     C = logits.shape[-1]
     if targets.size and (targets.min() < 0 or targets.max() >= C):
         raise ValueError(f"targets must lie in [0, {C}), got values in "
@@ -241,14 +269,27 @@ def cross_entropy(logits, targets, *, weights=None, reduction="mean"):
     log_softmax = shifted - logsumexp
     idx = targets[..., None].astype(np.intp)
     elementwise = -np.take_along_axis(log_softmax, idx, axis=-1)[..., 0]
-    loss, scale = _reduce(elementwise, weights, reduction)
     grad = np.exp(log_softmax)
-    np.put_along_axis(grad, idx, np.take_along_axis(grad, idx, axis=-1) - 1.0, axis=-1)
+    if eps:
+        elementwise = (1.0 - eps) * elementwise - (eps / C) * log_softmax.sum(axis=-1)
+        grad -= eps / C
+    np.put_along_axis(grad, idx, np.take_along_axis(grad, idx, axis=-1) - (1.0 - eps),
+                      axis=-1)
+    loss, scale = _reduce(elementwise, weights, reduction)
     scale = scale[..., None] if isinstance(scale, np.ndarray) else scale
     return loss, scale * grad
 
 
 LOSSES = {"mse": mse, "gaussian_nll": gaussian_nll_packed, "cross_entropy": cross_entropy}
+
+
+def needs_finite_targets(loss_fn):
+    """True for the built-in losses (also under functools.partial): they cannot
+    mask NaN targets, so training refuses those up front. A user's loss may
+    (numbarnn's latent models pad with NaN and mask it)."""
+    while isinstance(loss_fn, functools.partial):
+        loss_fn = loss_fn.func
+    return any(loss_fn is f for f in LOSSES.values())
 
 
 def get_loss(loss):

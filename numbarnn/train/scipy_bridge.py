@@ -104,8 +104,8 @@ def make_objective(model, readout, loss_fn, x, y, state=None):
     readout : module or None
     loss_fn : str or callable
         See :func:`~numbarnn.train.get_loss`.
-    x : ndarray, shape (T, B, I)
-    y : ndarray, shape (T, B, ...)
+    x : ndarray, shape (T, B, I), or (B, T, I) when the model is batch_first
+    y : ndarray, shape (T, B, ...), or (B, T, ...) when batch_first
     state : optional
         Initial state of the model (constant).
 
@@ -138,7 +138,7 @@ def make_objective(model, readout, loss_fn, x, y, state=None):
     def objective(theta):
         unflatten(theta, modules)
         zero_grads(triples)
-        loss, _ = forward_backward(model, readout, loss_fn, x, y, state)
+        loss, _ = forward_backward(model, readout, loss_fn, x, y, state, guard=False)
         return loss, flatten_grads(modules)
 
     return objective
@@ -160,8 +160,8 @@ def minimize(model, readout, loss_fn, x, y, *, method="L-BFGS-B", state=None, **
     readout : module or None
     loss_fn : str or callable
         See :func:`~numbarnn.train.get_loss`.
-    x : ndarray, shape (T, B, I)
-    y : ndarray, shape (T, B, ...)
+    x : ndarray, shape (T, B, I), or (B, T, I) when the model is batch_first
+    y : ndarray, shape (T, B, ...), or (B, T, ...) when batch_first
     method : str, default "L-BFGS-B"
         Any gradient-based method of ``scipy.optimize.minimize``.
     state : optional

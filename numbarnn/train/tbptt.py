@@ -3,24 +3,15 @@ from collections import namedtuple
 
 import numpy as np
 
-from ._core import collect, forward_backward, modules_of, zero_grads
+from ._core import (_Diverged, check_finite_triples, collect, forward_backward, modules_of,
+                    zero_grads)
+from ._data import axes, batch_first, check_series, take
 from .clip import clip_grad_norm
-from .losses import get_loss
+from .losses import get_loss, needs_finite_targets
 
 __all__ = ["tbptt", "TBPTTResult"]
 
 TBPTTResult = namedtuple("TBPTTResult", "losses steps state")
-
-
-def _check_series(x, target):
-    x = np.asarray(x)
-    if x.ndim != 3:
-        raise ValueError(f"x must be time-major with shape (T, B, I), got shape {x.shape}")
-    target = np.asarray(target)
-    if target.ndim < 2 or target.shape[:2] != x.shape[:2]:
-        raise ValueError(f"target must start with the (T, B) = {x.shape[:2]} of x, "
-                         f"got shape {target.shape}")
-    return x, target
 
 
 def _detach(state):
@@ -53,9 +44,12 @@ def tbptt(model, readout, loss_fn, x, target, k, optimizer=None, clip=None, stat
         ``loss_fn(pred, target) -> (loss, dpred)`` or a name accepted by
         :func:`~numbarnn.train.get_loss`; it is applied per chunk, so a
         ``"mean"`` reduction averages within each chunk.
-    x : ndarray, shape (T, B, I)
-    target : ndarray, shape (T, B, ...)
+    x : ndarray, shape (T, B, I), or (B, T, I) when the model is ``batch_first``
+        The layout is the model's: chunks are cut along its time axis.
+    target : ndarray, shape (T, B, ...), or (B, T, ...) when ``batch_first``
         Whatever ``loss_fn`` compares with the predictions of each step.
+        With a built-in loss, NaN or Inf targets raise a ValueError before
+        anything runs.
     k : int
         Steps per chunk; the last chunk may be shorter. ``k >= T`` is full
         BPTT.
@@ -78,6 +72,14 @@ def tbptt(model, readout, loss_fn, x, target, k, optimizer=None, clip=None, stat
         number of time steps in each chunk (to average them), and the state
         after the last step, to carry into the next call.
 
+    Raises
+    ------
+    FloatingPointError
+        When a chunk's loss, the gradient entering the backward pass, a
+        parameter gradient or (after a step) a parameter is NaN or Inf: the
+        run has diverged. The message names the chunk; the chunks before it
+        have been stepped.
+
     Examples
     --------
     >>> import numpy as np
@@ -94,26 +96,43 @@ def tbptt(model, readout, loss_fn, x, target, k, optimizer=None, clip=None, stat
     ((4,), [5, 5, 5, 5])
     """
     loss_fn = get_loss(loss_fn)
-    x, target = _check_series(x, target)
+    bf = batch_first(model)
+    x, target = check_series(x, target, bf, finite=needs_finite_targets(loss_fn))
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k must be a positive int, got {k!r}")
     if clip is not None and optimizer is None:
         raise ValueError("clip needs an optimizer: gradients are clipped before each step")
     triples = collect(modules_of(model, readout))
-    T = x.shape[0]
+    # Overflow inside a diverging run is reported as a FloatingPointError
+    # below, not as a warning (an error under -W error) from deep inside.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        return _chunks(model, readout, loss_fn, x, target, k, optimizer, clip, state,
+                       triples, axes(bf)[0])
+
+
+def _chunks(model, readout, loss_fn, x, target, k, optimizer, clip, state, triples, t_axis):
+    T = x.shape[t_axis]
     state = _detach(state)
     losses, steps = [], []
     for start in range(0, T, k):
         stop = min(start + k, T)
+        where = f" in the chunk of steps {start}:{stop}"
         if optimizer is not None:
             zero_grads(triples)
-        loss, state = forward_backward(model, readout, loss_fn, x[start:stop],
-                                       target[start:stop], state)
+        try:
+            loss, state = forward_backward(model, readout, loss_fn,
+                                           take(x, slice(start, stop), t_axis),
+                                           take(target, slice(start, stop), t_axis), state)
+        except _Diverged as exc:
+            raise _Diverged(f"training diverged: {exc}{where}; lower the learning rate "
+                            "or clip the gradients") from None
         state = _detach(state)
+        check_finite_triples(triples, "gradient", where)
         if optimizer is not None:
             if clip is not None:
                 clip_grad_norm(modules_of(model, readout), clip)
             optimizer.step()
+            check_finite_triples(triples, "parameter", f" after the step{where}")
         losses.append(loss)
         steps.append(stop - start)
     return TBPTTResult(np.array(losses), np.array(steps, dtype=np.intp), state)

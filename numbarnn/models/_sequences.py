@@ -1,26 +1,71 @@
-"""Helpers of :class:`~numbarnn.MarkovChain`: input checks and the sparse table view."""
+"""Helpers of :class:`~numbarnn.MarkovChain`: input checks, the alphabet, the sparse table view.
+
+Symbols reach the kernels as integer *codes* ``0..S-1``, the positions of
+the symbols in the chain's alphabet ``states_``. Integer data keep the
+identity alphabet ``0..S-1`` (the codes are the symbols); any other
+hashable symbols (characters, strings, objects) go through a lookup.
+"""
+import numbers
 from collections.abc import Mapping
 
 import numpy as np
 
+from ._pandas import is_pandas
+
+
+def _is_sequence(x):
+    # An item of a list that is itself a sequence of symbols (a str inside a
+    # list is a symbol: ["to", "be"] is one sequence of two words).
+    return isinstance(x, (list, tuple, range, np.ndarray)) or is_pandas(x)
+
+
+def _to_array(s, name, i):
+    """One sequence of symbols -> a 1-D numpy array (native byte order)."""
+    if is_pandas(s):
+        if type(s).__name__ == "DataFrame":
+            if s.shape[1] != 1:
+                raise ValueError(f"{name}: a DataFrame of symbols must have one column, "
+                                 f"got {s.shape[1]}")
+            s = s.iloc[:, 0]
+        a = np.asarray(s.to_numpy())
+    elif isinstance(s, str):  # a text is the sequence of its characters
+        a = np.array(list(s), dtype=f"<U1") if s else np.empty(0, np.int64)
+    else:
+        a = np.asarray(s)
+        if a.dtype.kind in "US" and not isinstance(s, np.ndarray) and a.ndim == 1 and \
+                not all(isinstance(v, (str, bytes, np.str_, np.bytes_)) for v in s):
+            # numpy would turn [1, "a"] into ["1", "a"]: keep the objects as they are
+            a = np.empty(len(s), object)
+            a[:] = list(s)
+    if a.ndim != 1:
+        raise ValueError(f"{name}: expected a 1-D sequence of symbols or a list of them; "
+                         f"item {i} has shape {a.shape}")
+    if a.dtype.kind == "O" and a.size and all(
+            isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in a):
+        a = a.astype(np.int64)  # e.g. a pandas object column of ints
+    if a.dtype.kind in "iub" and not a.dtype.isnative:
+        a = a.astype(a.dtype.newbyteorder("="))  # the kernels read native integers
+    if not a.size:
+        a = a.astype(np.int64)
+    return np.ascontiguousarray(a)
+
 
 def _as_sequences(data, name="seq"):
-    """One integer sequence or a list of them -> list of 1-D integer arrays."""
-    if isinstance(data, np.ndarray) or np.isscalar(data) or (
-            isinstance(data, (list, tuple)) and data and np.isscalar(data[0])):
-        data = [data]
-    seqs = []
-    for i, s in enumerate(data):
-        a = np.asarray(s)
-        if a.ndim != 1:
-            raise ValueError(f"{name}: expected a 1-D integer sequence or a list of them; "
-                             f"item {i} has shape {a.shape}")
-        if a.size and a.dtype.kind not in "iub":
-            raise TypeError(f"{name}: expected integer symbols, got dtype {a.dtype}")
-        seqs.append(np.ascontiguousarray(a if a.size else a.astype(np.int64)))
-    if not seqs:
+    """One sequence of symbols or a list of them -> list of 1-D arrays.
+
+    One sequence: an array, a pandas Series (or one-column DataFrame), a
+    ``str`` (its characters), or a list/tuple of symbols. Several: a
+    list/tuple of those.
+    """
+    several = isinstance(data, (list, tuple)) and data and _is_sequence(data[0])
+    seqs = [_to_array(s, name, i) for i, s in enumerate(data if several else [data])]
+    if isinstance(data, (list, tuple)) and not data:
         raise ValueError(f"{name}: got no sequences")
     return seqs
+
+
+def _is_integer(a):
+    return a.dtype.kind in "iub"
 
 
 def _check_range(seqs, n_states, name="seq"):
@@ -30,15 +75,69 @@ def _check_range(seqs, n_states, name="seq"):
                              f"[{s.min()}, {s.max()}]")
 
 
+def check_states(states, name="states"):
+    """An alphabet given by the user -> 1-D array of distinct hashable symbols."""
+    a = _to_array(states, name, 0)
+    if a.size == 0:
+        raise ValueError(f"{name}: expected at least one symbol, got none")
+    values = a.tolist()
+    try:
+        distinct = len(set(values))
+    except TypeError as exc:
+        raise TypeError(f"{name}: symbols must be hashable: {exc}") from None
+    if any(isinstance(v, float) and v != v for v in values):
+        raise ValueError(f"{name}: NaN cannot be a symbol (it never equals itself)")
+    if distinct != a.size:
+        raise ValueError(f"{name}: symbols must be distinct, got {a.size} symbols of which "
+                         f"{distinct} are distinct")
+    return a
+
+
+def alphabet_of(seqs, name="seq"):
+    """The symbols seen in ``seqs`` (not integers): sorted when they sort."""
+    parts = [s for s in seqs if s.size]
+    kinds = {s.dtype.kind for s in parts}
+    if "f" in kinds or "c" in kinds:
+        raise TypeError(f"{name}: expected integer symbols (or symbols of another type such "
+                        "as str, with an alphabet); float data are ambiguous: cast them to "
+                        "int, or give the alphabet as states=")
+    if kinds <= {"U"} or kinds <= {"S"}:
+        return np.unique(np.concatenate(parts))
+    values = list(dict.fromkeys(v for s in parts for v in s.tolist()))
+    try:
+        values = sorted(values)
+    except TypeError:  # unorderable symbols: order of first appearance
+        pass
+    out = np.empty(len(values), object)
+    out[:] = values
+    return check_states(out, name)
+
+
+def encode(seqs, states, name="seq"):
+    """Map symbols to their codes (positions in ``states``), or ValueError."""
+    index = {v: i for i, v in enumerate(states.tolist())}
+    out = []
+    for s in seqs:
+        try:
+            out.append(np.fromiter((index[v] for v in s.tolist()), np.int64, s.size))
+        except KeyError as exc:
+            raise ValueError(f"{name}: symbol {exc.args[0]!r} is not in the alphabet "
+                             f"states_ ({states.size} symbols)") from None
+        except TypeError as exc:
+            raise TypeError(f"{name}: symbols must be hashable: {exc}") from None
+    return out
+
+
 class SparseTransitions(Mapping):
     """Transition rows of a large-alphabet chain, computed on demand.
 
     What :attr:`MarkovChain.transition_` is when ``S**(k+1)`` exceeds
     :data:`numbarnn.models.markov.DENSE_MAX`: a read-only mapping from each context *seen in
     training* (a tuple of k symbols) to its smoothed probability row
-    (``(S,)`` float64). Only the counts are stored, so memory grows with
-    the number of distinct observed (k+1)-grams, not with ``S**(k+1)``.
-    Use :meth:`MarkovChain.predict_proba` for any context, seen or not.
+    (``(S,)`` float64, in the order of ``states_``). Only the counts are
+    stored, so memory grows with the number of distinct observed
+    (k+1)-grams, not with ``S**(k+1)``. Use :meth:`MarkovChain.predict_proba`
+    for any context, seen or not.
 
     Examples
     --------
@@ -56,11 +155,14 @@ class SparseTransitions(Mapping):
 
     def __iter__(self):
         S, k = self._chain.n_states_, self._chain._k
+        states = self._chain.states_.tolist()
         for c in self._chain._ctx_codes:
-            yield tuple(int(d) for d in np.unravel_index(int(c), (S,) * k))
+            yield tuple(states[int(d)] for d in np.unravel_index(int(c), (S,) * k))
 
     def __getitem__(self, context):
-        code = self._chain._encode_contexts(np.atleast_2d(context))[0]
+        code = self._chain._encode_contexts(np.atleast_2d(np.asarray(context, object)
+                                                          if not self._chain._identity
+                                                          else context))[0]
         j = np.searchsorted(self._chain._ctx_codes, code)
         if j == self._chain._ctx_codes.size or self._chain._ctx_codes[j] != code:
             raise KeyError(context)

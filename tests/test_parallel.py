@@ -20,8 +20,9 @@ distributed = pytest.importorskip("distributed")
 cloudpickle = pytest.importorskip("cloudpickle")
 
 from numbarnn import AutoRegressive, MarkovChain  # noqa: E402
-from numbarnn.parallel import (Results, SeriesResult, clone, fit_many,  # noqa: E402
-                               forecast_many, log_likelihood_many)
+from numbarnn.parallel import (Results, SeriesResult, _local, clone,  # noqa: E402
+                               close_local_clusters, fit_many, forecast_many,
+                               log_likelihood_many)
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
@@ -83,6 +84,17 @@ class Unpicklable(Exception):
 class RaisesUnpicklable(AutoRegressive):
     def fit(self, series, **kw):
         raise Unpicklable("boom", lambda: None)
+
+
+class Exits(AutoRegressive):
+    """``fit`` raises SystemExit (a BaseException) for 7-sample series."""
+
+    def fit(self, series, **kw):
+        if len(series) == 7:
+            sys.exit(3)
+        if len(series) == 8:
+            raise KeyboardInterrupt("raised by the estimator itself")
+        return super().fit(series, **kw)
 
 
 class Sleepy(AutoRegressive):
@@ -204,9 +216,93 @@ def test_timeout_gives_errors_not_a_hang(client):
     assert all(isinstance(r.error, TimeoutError) for r in fits)
 
 
-def test_own_local_cluster():
-    fits = fit_many(AutoRegressive(order=1), _series(3), n_workers=1, timeout=TIMEOUT)
+def test_base_exception_costs_only_its_own_series(client):
+    # Issue 10 item 14: SystemExit used to kill the worker 4 times and its
+    # batch-mates came back as KilledWorker.
+    series = _series(6)
+    series[1], series[4] = series[1][:7], series[4][:8]
+    pids = set(client.run(os.getpid).values())
+    fits = fit_many(Exits(order=1), series, client=client, batch_size=6, timeout=TIMEOUT)
+    assert [r.index for r in fits.failed] == [1, 4]
+    assert isinstance(fits[1].error, SystemExit) and fits[1].error.args == (3,)
+    assert isinstance(fits[4].error, KeyboardInterrupt)
+    for i in (0, 2, 3, 5):
+        _same_fit(fits[i].value, AutoRegressive(order=1).fit(series[i]))
+    assert set(client.run(os.getpid).values()) == pids  # no worker died
+
+
+def test_base_exception_in_the_calling_process(monkeypatch):
+    monkeypatch.setattr(_local, "running_client", lambda: None)  # the module's client is current
+    series = _series(3)
+    series[1] = series[1][:7]
+    fits = fit_many(Exits(order=1), series, client=None, timeout=TIMEOUT)
+    assert [r.index for r in fits.failed] == [1] and isinstance(fits[1].error, SystemExit)
+    series[1] = _series(2)[1][:8]  # the user's Ctrl-C must still stop an in-process run
+    with pytest.raises(KeyboardInterrupt):
+        fit_many(Exits(order=1), series, client=None)
+
+
+def test_own_local_cluster_is_kept_for_the_process():
+    try:
+        fits = fit_many(AutoRegressive(order=1), _series(3), n_workers=1, timeout=TIMEOUT)
+        assert fits.ok
+        first = _local.local_client(1)
+        assert fit_many(AutoRegressive(order=1), _series(2), n_workers=1).ok
+        assert _local.local_client(1) is first  # not restarted
+    finally:
+        close_local_clusters()
+    assert not _local.has_local_client(1)
+
+
+def test_no_client_small_jobs_run_in_process_without_dask(monkeypatch):
+    # Issue 12 item 10: quick fits must not pay for a cluster.
+    def refuse(n):
+        raise AssertionError("no cluster for quick fits")
+
+    monkeypatch.setattr(_local, "local_client", refuse)
+    monkeypatch.setattr(_local, "running_client", lambda: None)
+    monkeypatch.setattr(_local, "_SECONDS_PER_ITEM", {})
+    series = _series(40)
+    fits = fit_many(AutoRegressive(order=3), series)
     assert fits.ok
+    for r, s in zip(fits, series):
+        _same_fit(r.value, AutoRegressive(order=3).fit(s))
+    fc = forecast_many(fits, 4)
+    np.testing.assert_array_equal(fc[7].value, AutoRegressive(order=3).fit(series[7]).forecast(4))
+
+
+def test_no_client_uses_the_running_client(client, monkeypatch):
+    seen = []
+    real = _local.running_client
+    monkeypatch.setattr(_local, "running_client", lambda: seen.append(real()) or seen[-1])
+    with client.as_current():
+        fits = fit_many(AutoRegressive(order=1), _series(3))
+    assert fits.ok and seen[-1] is client
+
+
+def test_no_client_large_jobs_go_to_the_cluster(monkeypatch):
+    sent = []
+
+    class Fake:
+        pass
+
+    def fake_dispatch(c, op, items, *rest):
+        sent.append((c, [i for i, _, _ in items]))
+        return [SeriesResult(i, value=i) for i, _, _ in items]
+
+    monkeypatch.setattr(_local, "running_client", lambda: None)
+    monkeypatch.setattr(_local, "local_client", lambda n: Fake)
+    monkeypatch.setattr(_local, "has_local_client", lambda n: False)
+    monkeypatch.setattr(_local, "_SECONDS_PER_ITEM", {})
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(sys.modules["numbarnn.parallel"], "_dispatch", fake_dispatch)
+    series = _series(20)
+    fits = fit_many(Sleepy(order=1), series[:12])  # 1.5 s each: 15 s left > 2 x 4 s
+    assert fits.ok and sent == [(Fake, list(range(2, 12)))]  # two timed here
+    assert isinstance(fits[1].value, Sleepy)  # the timed series ran here
+    sent.clear()
+    fits = fit_many(Sleepy(order=1), series)  # remembered: everything goes out
+    assert sent == [(Fake, list(range(20)))]
 
 
 def test_empty_and_bad_arguments(client):

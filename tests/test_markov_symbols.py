@@ -217,6 +217,16 @@ def test_parameters_are_validated(kwargs, exc, match):
         m.fit([0, 1, 0, 1])
 
 
+def test_integer_alphabet_that_is_not_0_to_s():
+    years = [1990, 2000, 1990, 2010, 2000, 1990]
+    m = MarkovChain(order=1, states=[2010, 2000, 1990]).fit(years)
+    ref = MarkovChain(order=1).fit(_codes(years, [2010, 2000, 1990]))
+    np.testing.assert_array_equal(m.transition_, ref.transition_)
+    assert m.sample(5, seed=0).tolist() == [[2010, 2000, 1990][c] for c in ref.sample(5, seed=0)]
+    with pytest.raises(ValueError, match="1995 is not in the alphabet"):
+        m.log_likelihood([1990, 1995])
+
+
 def test_symbol_errors():
     with pytest.raises(TypeError, match="integer"):
         MarkovChain().fit([0.0, 1.0])

@@ -29,7 +29,7 @@ def _to_array(s, name, i):
             s = s.iloc[:, 0]
         a = np.asarray(s.to_numpy())
     elif isinstance(s, str):  # a text is the sequence of its characters
-        a = np.array(list(s), dtype=f"<U1") if s else np.empty(0, np.int64)
+        a = np.frombuffer(s.encode("utf-32-le"), "<U1") if s else np.empty(0, np.int64)
     else:
         a = np.asarray(s)
         if a.dtype.kind in "US" and not isinstance(s, np.ndarray) and a.ndim == 1 and \
@@ -113,11 +113,30 @@ def alphabet_of(seqs, name="seq"):
     return check_states(out, name)
 
 
+def _family(kind):
+    return {"i": "int", "u": "int", "b": "int", "U": "U", "S": "S"}.get(kind)
+
+
 def encode(seqs, states, name="seq"):
     """Map symbols to their codes (positions in ``states``), or ValueError."""
-    index = {v: i for i, v in enumerate(states.tolist())}
+    index, sorter = None, None
     out = []
     for s in seqs:
+        fam = _family(s.dtype.kind)
+        if fam is not None and fam == _family(states.dtype.kind):
+            # numpy strings or integers: a binary search instead of a dict per symbol
+            if sorter is None:
+                sorter = np.argsort(states, kind="stable")
+            pos = np.minimum(np.searchsorted(states, s, sorter=sorter), states.size - 1)
+            codes = sorter[pos]
+            found = states[codes] == s
+            if not found.all():
+                raise ValueError(f"{name}: symbol {s[~found][0].item()!r} is not in the "
+                                 f"alphabet states_ ({states.size} symbols)")
+            out.append(codes.astype(np.int64))
+            continue
+        if index is None:
+            index = {v: i for i, v in enumerate(states.tolist())}
         try:
             out.append(np.fromiter((index[v] for v in s.tolist()), np.int64, s.size))
         except KeyError as exc:
@@ -126,6 +145,29 @@ def encode(seqs, states, name="seq"):
         except TypeError as exc:
             raise TypeError(f"{name}: symbols must be hashable: {exc}") from None
     return out
+
+
+def check_params(order, n_states, alpha, states):
+    """MarkovChain's constructor arguments, validated (TypeError/ValueError naming them)."""
+    if not isinstance(order, (int, np.integer)) or isinstance(order, (bool, np.bool_)):
+        raise TypeError(f"order: expected a non-negative integer, got {order!r}")
+    if order < 0:
+        raise ValueError(f"order: expected a non-negative integer, got {order!r}")
+    if n_states is not None:
+        if not isinstance(n_states, (int, np.integer)) or isinstance(n_states, (bool, np.bool_)):
+            raise TypeError(f"n_states: expected a positive integer or None, got {n_states!r}")
+        if n_states < 1:
+            raise ValueError(f"n_states: expected a positive integer or None, got {n_states!r}")
+    if not isinstance(alpha, numbers.Real) or isinstance(alpha, (bool, np.bool_)):
+        raise TypeError(f"alpha: expected a real number >= 0, got {alpha!r}")
+    if not np.isfinite(alpha) or alpha < 0:
+        raise ValueError(f"alpha: expected a finite number >= 0, got {alpha!r}")
+    if states is not None:
+        states = check_states(states)
+        if n_states is not None and n_states != states.size:
+            raise ValueError(f"n_states: {n_states} does not match the {states.size} symbols "
+                             "of states")
+    return states
 
 
 class SparseTransitions(Mapping):

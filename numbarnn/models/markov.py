@@ -6,40 +6,15 @@ in numba kernels (:mod:`._kernels`); everything else is numpy over the
 count tables. Symbols of any hashable type map to integer codes through the
 fitted alphabet ``states_`` (:mod:`._sequences`).
 """
-import numbers
-
 import numpy as np
 
 from . import _kernels, _markov_io, _stationary
 from ._base import ModelBase
 from ._sequences import (SparseTransitions, _as_sequences, _check_range, alphabet_of,
-                         check_states, encode)
+                         check_params, check_states, encode)
 
 #: Largest S**(k+1) stored as a dense transition array (128 MiB of float64).
 DENSE_MAX = 2 ** 24
-
-
-def _check_params(order, n_states, alpha, states):
-    """The constructor's arguments, validated (TypeError/ValueError naming them)."""
-    if not isinstance(order, (int, np.integer)) or isinstance(order, (bool, np.bool_)):
-        raise TypeError(f"order: expected a non-negative integer, got {order!r}")
-    if order < 0:
-        raise ValueError(f"order: expected a non-negative integer, got {order!r}")
-    if n_states is not None:
-        if not isinstance(n_states, (int, np.integer)) or isinstance(n_states, (bool, np.bool_)):
-            raise TypeError(f"n_states: expected a positive integer or None, got {n_states!r}")
-        if n_states < 1:
-            raise ValueError(f"n_states: expected a positive integer or None, got {n_states!r}")
-    if not isinstance(alpha, numbers.Real) or isinstance(alpha, (bool, np.bool_)):
-        raise TypeError(f"alpha: expected a real number >= 0, got {alpha!r}")
-    if not np.isfinite(alpha) or alpha < 0:
-        raise ValueError(f"alpha: expected a finite number >= 0, got {alpha!r}")
-    if states is not None:
-        states = check_states(states)
-        if n_states is not None and n_states != states.size:
-            raise ValueError(f"n_states: {n_states} does not match the {states.size} symbols "
-                             "of states")
-    return states
 
 
 class MarkovChain(ModelBase):
@@ -127,7 +102,7 @@ class MarkovChain(ModelBase):
     """
 
     def __init__(self, order=1, n_states=None, alpha=0.0, states=None):
-        _check_params(order, n_states, alpha, states)
+        check_params(order, n_states, alpha, states)
         self.order = order
         self.n_states = n_states
         self.alpha = alpha
@@ -190,9 +165,9 @@ class MarkovChain(ModelBase):
         >>> MarkovChain().fit(["rain", "sun", "sun", "rain"]).states_.tolist()
         ['rain', 'sun']
         """
-        states = _check_params(self.order, self.n_states, self.alpha, self.states)
+        states = check_params(self.order, self.n_states, self.alpha, self.states)
         if n_states is not None:
-            _check_params(self.order, n_states, self.alpha, None)
+            check_params(self.order, n_states, self.alpha, None)
         k, alpha = int(self.order), float(self.alpha)
         seqs = _as_sequences(seq)
         if not any(s.size > k for s in seqs):

@@ -99,6 +99,11 @@ def test_pandas_series_in():
                 _codes(labels, ["fog", "rain", "sun"])), rel=1e-15)
     with pytest.raises(ValueError, match="one column"):
         MarkovChain().fit(pd.DataFrame({"a": x, "b": x}))
+    for s in (pd.Series([0, 1, None, 1], dtype="Int64"), pd.Series(["a", None, "b"])):
+        with pytest.raises(ValueError, match="missing value"):
+            MarkovChain().fit(s)
+    m = MarkovChain().fit(pd.Series([0, 1, 1, 0, 2], dtype="Int64"))  # nullable ints
+    np.testing.assert_array_equal(m.transition_, ref.__class__().fit([0, 1, 1, 0, 2]).transition_)
 
 
 def test_from_transition_known_chain():

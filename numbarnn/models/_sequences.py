@@ -27,6 +27,10 @@ def _to_array(s, name, i):
                 raise ValueError(f"{name}: a DataFrame of symbols must have one column, "
                                  f"got {s.shape[1]}")
             s = s.iloc[:, 0]
+        missing = np.flatnonzero(s.isna().to_numpy())
+        if missing.size:
+            raise ValueError(f"{name}: item {i} has a missing value (NaN/None/NA) at position "
+                             f"{missing[0]}; a Markov chain needs a symbol at every step")
         a = np.asarray(s.to_numpy())
     elif isinstance(s, str):  # a text is the sequence of its characters
         a = np.frombuffer(s.encode("utf-32-le"), "<U1") if s else np.empty(0, np.int64)

@@ -303,6 +303,9 @@ def test_no_client_large_jobs_go_to_the_cluster(monkeypatch):
     sent.clear()
     fits = fit_many(Sleepy(order=1), series)  # remembered: everything goes out
     assert sent == [(Fake, list(range(20)))]
+    sent.clear()
+    fit_many(Sleepy(order=1), series[:12], check_finite=False)  # other keywords: timed again
+    assert sent == [(Fake, list(range(2, 12)))]
 
 
 def test_empty_and_bad_arguments(client):

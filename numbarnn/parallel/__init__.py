@@ -24,11 +24,11 @@ The cluster
     a :class:`distributed.LocalCluster` of worker processes (``n_workers``,
     default ``min(2, cores)``, one thread each) that is started once per
     process and closed at exit (or by :func:`close_local_clusters`). The
-    time per series is remembered per operation and estimator class, so
-    later calls go straight to the cluster. Worker processes are spawned:
-    a script that may start one needs the ``if __name__ == "__main__":``
-    guard. Workers must be able to import numbarnn and the estimator's
-    class.
+    time per series is remembered per operation, estimator class and plain
+    keyword values, so later calls go straight to the cluster. Worker
+    processes are spawned: a script that may start one needs the
+    ``if __name__ == "__main__":`` guard. Workers must be able to import
+    numbarnn and the estimator's class.
 Threads
     Inside a task numbarnn uses ``threads`` threads (default 1, set with
     :func:`numbarnn.set_num_threads` on the worker and restored after), so
@@ -131,7 +131,7 @@ def _map(op, items, args, kwargs, client, n_workers, batch_size, retries, timeou
     n = min(2, os.cpu_count() or 1)
     first = next((i for i, it in enumerate(items) if not isinstance(it[1], SeriesResult)),
                  len(items) - 1)
-    per = _local.estimate(op, items[first][1])
+    per = _local.estimate(op, items[first][1], kwargs)
     head = []
     cost = _local.DISPATCH_S if _local.has_local_client(n) else _local.STARTUP_S
     if per is None:
@@ -145,13 +145,14 @@ def _map(op, items, args, kwargs, client, n_workers, batch_size, retries, timeou
             per = took if per is None else min(per, took)
             if per * (len(items) - len(head)) <= 2 * cost:
                 break
-        _local.remember(op, items[first][1], per)
+        _local.remember(op, items[first][1], kwargs, per)
     rest = items[len(head):]
     if n < 2 or per * len(rest) <= 2 * cost:
         t0 = time.perf_counter()
         out = head + _run_here(op, rest, args, kwargs, deadline, timeout)
         if rest:
-            _local.remember(op, items[first][1], (time.perf_counter() - t0) / len(rest))
+            _local.remember(op, items[first][1], kwargs,
+                           (time.perf_counter() - t0) / len(rest))
         return Results(out)
     return Results(head + _dispatch(_local.local_client(n), op, rest, args, kwargs, batch_size,
                                     retries, deadline, timeout, threads))

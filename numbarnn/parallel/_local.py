@@ -5,7 +5,7 @@ fits that take 0.08 s in a loop), so it is started at most once per process
 and only for work that can repay it; it is closed at exit, or by
 :func:`close_local_clusters`. The choice is made by measurement: the first
 series runs in the calling process, timed, and its time per series (kept per
-operation and estimator class for later calls) estimates the rest. Threads
+operation, estimator class and keyword values for later calls) estimates the rest. Threads
 were measured too and not used: the numba kernels release the GIL, but the
 Python around them (validation, the optimizer loop) holds it, so two threads
 ran LatentAR and AutoRegressive fits no faster than the loop (see
@@ -26,7 +26,7 @@ DISPATCH_S = 0.2
 
 _LOCK = threading.Lock()
 _CLUSTERS = {}  # n_workers -> (pid, cluster, client)
-_SECONDS_PER_ITEM = {}  # (op, estimator class) -> last measured seconds per series
+_SECONDS_PER_ITEM = {}  # _key(...) -> last measured seconds per series
 _registered = False
 
 
@@ -95,9 +95,16 @@ def close_local_clusters():
                 pass
 
 
-def remember(op, estimator, seconds):
-    _SECONDS_PER_ITEM[op, type(estimator)] = seconds
+def _key(op, estimator, kwargs):
+    # The keywords change the cost (epochs=1 or 500): plain values join the key.
+    plain = tuple(sorted((k, v) for k, v in kwargs.items()
+                         if isinstance(v, (bool, int, float, str, type(None)))))
+    return op, type(estimator), plain
 
 
-def estimate(op, estimator):
-    return _SECONDS_PER_ITEM.get((op, type(estimator)))
+def remember(op, estimator, kwargs, seconds):
+    _SECONDS_PER_ITEM[_key(op, estimator, kwargs)] = seconds
+
+
+def estimate(op, estimator, kwargs):
+    return _SECONDS_PER_ITEM.get(_key(op, estimator, kwargs))

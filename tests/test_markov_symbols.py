@@ -244,3 +244,17 @@ def test_symbol_errors():
         m.log_likelihood([0, 1])
     with pytest.raises(TypeError, match="integer"):
         MarkovChain().fit([0, 1]).log_likelihood("ab")
+
+
+def test_failed_refit_leaves_the_chain_as_it_was():
+    m = MarkovChain(order=1).fit("abcab")
+    before = m.state_dict()
+    for bad in ([0, 1, 0], [["a", "b"], [1.5, 2.5]]):
+        with pytest.raises((TypeError, ValueError)):
+            m.set_params(states="xyz").fit(bad) if bad == [0, 1, 0] else \
+                m.set_params(states=None).fit(bad)
+    after = m.state_dict()
+    assert after.keys() == before.keys()
+    for key in before:
+        np.testing.assert_array_equal(after[key], before[key])
+    assert m.states_.tolist() == list("abc")

@@ -111,34 +111,26 @@ class MarkovChain(ModelBase):
     # -- the alphabet --------------------------------------------------------
     def _to_codes(self, seqs, name="seq"):
         """Sequences of symbols -> int arrays of codes, for a fitted chain."""
-        if self._identity:
-            for s in seqs:
-                if s.size and s.dtype.kind not in "iub":
-                    raise TypeError(f"{name}: expected integer symbols, got dtype {s.dtype}")
-            _check_range(seqs, self.n_states_, name)
-            return seqs
-        return encode(seqs, self.states_, name)
+        return _symbols_to_codes(seqs, self.states_, self._identity, name)
 
     def _decode(self, codes):
         return codes if self._identity else self.states_[codes]
 
-    def _set_alphabet(self, seqs, S, states):
-        """Choose ``states_`` for ``fit``; return the sequences as codes."""
-        integer = all(s.dtype.kind in "iub" for s in seqs if s.size)
+    @staticmethod
+    def _choose_alphabet(seqs, S, states):
+        """``(states_, identity)`` for ``fit``: given, ``0..S-1`` for integers, or seen."""
         if states is not None:
-            self.states_, self._identity = states, False
-        elif integer:
+            alphabet, identity = states, False
+        elif all(s.dtype.kind in "iub" for s in seqs if s.size):
             if S is None:
                 S = int(max((int(s.max()) for s in seqs if s.size), default=0)) + 1
-            self.states_, self._identity = np.arange(S), True
+            alphabet, identity = np.arange(S), True
         else:
-            self.states_, self._identity = alphabet_of(seqs), False
-        if S is not None and S != self.states_.size:
+            alphabet, identity = alphabet_of(seqs), False
+        if S is not None and S != alphabet.size:
             raise ValueError(f"n_states: {S} does not match the alphabet of "
-                             f"{self.states_.size} symbols; give every symbol as states=")
-        self.n_states_ = int(self.states_.size)
-        self._symbol_index = None
-        return self._to_codes(seqs)
+                             f"{alphabet.size} symbols; give every symbol as states=")
+        return alphabet, identity
 
     # -- fitting -----------------------------------------------------------
     def fit(self, seq, n_states=None):
@@ -177,13 +169,17 @@ class MarkovChain(ModelBase):
         if S is not None and (k + 1) * np.log2(S) >= 62:
             raise ValueError(f"n_states**(order+1) = {S}**{k + 1} overflows the int64 "
                              "window codes")
-        seqs = self._set_alphabet(seqs, S, states)
-        S = self.n_states_
+        alphabet, identity = self._choose_alphabet(seqs, S, states)
+        S = int(alphabet.size)
         if (k + 1) * np.log2(S) >= 62:
             raise ValueError(f"n_states**(order+1) = {S}**{k + 1} overflows the int64 "
                              "window codes")
-        # Validated copies: fit never rewrites the constructor's parameters.
-        self._k, self._alpha = k, alpha
+        seqs = _symbols_to_codes(seqs, alphabet, identity)
+        # Everything is checked: only now does the chain change (a failed fit
+        # leaves a fitted chain as it was). Validated copies: fit never
+        # rewrites the constructor's parameters.
+        self.states_, self._identity, self._symbol_index = alphabet, identity, None
+        self.n_states_, self._k, self._alpha = S, k, alpha
         self.dense_ = S ** (k + 1) <= DENSE_MAX
         self.n_symbols_ = int(sum(s.size for s in seqs))
         if self.dense_:
@@ -581,6 +577,16 @@ class MarkovChain(ModelBase):
                              f"order={self._k}, dense={self.dense_}")
         pi = _stationary.stationary_distributions(self.transition_)
         return pi[0] if pi.shape[0] == 1 else pi
+
+
+def _symbols_to_codes(seqs, states, identity, name="seq"):
+    if identity:
+        for s in seqs:
+            if s.size and s.dtype.kind not in "iub":
+                raise TypeError(f"{name}: expected integer symbols, got dtype {s.dtype}")
+        _check_range(seqs, states.size, name)
+        return seqs
+    return encode(seqs, states, name)
 
 
 def _nonzero(table):

@@ -217,7 +217,8 @@ _COMMON = """client : distributed.Client or str, optional
         notes).
     n_workers : int, optional
         Worker processes of this process's LocalCluster; when given (and no
-        client is), that cluster is always used. Default ``min(2, cores)``.
+        client is given or running), that cluster is always used. Default
+        ``min(2, cores)``.
     batch_size : int, optional
         Series per Dask task (default ``max(1, n // (8 * workers))``):
         amortises the task overhead for quick fits, while keeping eight

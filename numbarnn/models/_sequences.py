@@ -54,22 +54,23 @@ def _to_array(s, name, i):
     return np.ascontiguousarray(a)
 
 
-def _as_sequences(data, name="seq"):
-    """One sequence of symbols or a list of them -> list of 1-D arrays.
+def _as_sequences(data, name="seq", symbols=False):
+    """One sequence or a list of them -> list of 1-D arrays.
 
     One sequence: an array, a pandas Series (or one-column DataFrame), a
     ``str`` (its characters), or a list/tuple of symbols. Several: a
-    list/tuple of those.
+    list/tuple of those. Integer dtypes only (TypeError otherwise) unless
+    ``symbols``: then any symbols (MarkovChain's alphabets).
     """
     several = isinstance(data, (list, tuple)) and data and _is_sequence(data[0])
     seqs = [_to_array(s, name, i) for i, s in enumerate(data if several else [data])]
     if isinstance(data, (list, tuple)) and not data:
         raise ValueError(f"{name}: got no sequences")
+    if not symbols:
+        for s in seqs:
+            if s.size and s.dtype.kind not in "iub":
+                raise TypeError(f"{name}: expected integer symbols, got dtype {s.dtype}")
     return seqs
-
-
-def _is_integer(a):
-    return a.dtype.kind in "iub"
 
 
 def _check_range(seqs, n_states, name="seq"):

@@ -161,7 +161,7 @@ class MarkovChain(ModelBase):
         if n_states is not None:
             check_params(self.order, n_states, self.alpha, None)
         k, alpha = int(self.order), float(self.alpha)
-        seqs = _as_sequences(seq)
+        seqs = _as_sequences(seq, symbols=True)
         if not any(s.size > k for s in seqs):
             raise ValueError(f"seq: need at least one sequence longer than order={k}")
         S = n_states if n_states is not None else self.n_states
@@ -416,7 +416,7 @@ class MarkovChain(ModelBase):
         True
         """
         self._check_fitted()
-        seqs = self._to_codes(_as_sequences(seq))
+        seqs = self._to_codes(_as_sequences(seq, symbols=True))
         S, k = self.n_states_, self._k
         total = 0.0
         for s in seqs:
@@ -483,7 +483,7 @@ class MarkovChain(ModelBase):
         >>> bool(MarkovChain(order=1).fit(x).bic(x) < MarkovChain(order=0).fit(x).bic(x))
         True
         """
-        n = sum(s.size for s in _as_sequences(seq))
+        n = sum(s.size for s in _as_sequences(seq, symbols=True))
         return -2.0 * self.log_likelihood(seq) + np.log(n) * self.n_params
 
     # -- sampling and stationarity --------------------------------------------

@@ -182,6 +182,11 @@ def test_state_dict_rejects_bad_arrays_and_unsaveable_alphabets():
         MarkovChain().load_state_dict(bad)
     with pytest.raises(ValueError, match="counts"):
         MarkovChain().load_state_dict(dict(sd, counts=-sd["counts"]))
+    import json
+    meta = json.loads(str(sd["meta"][()]))
+    huge = dict(sd, meta=np.array(json.dumps({**meta, "n_states": 2 ** 15})))
+    with pytest.raises(ValueError, match="dense table"):  # 2**30 floats never allocated
+        MarkovChain().load_state_dict(huge)
     with pytest.raises(TypeError, match="str, int, float or bool"):
         MarkovChain().fit(np.array([object(), object()], dtype=object)).state_dict()
 

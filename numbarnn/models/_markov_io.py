@@ -59,8 +59,6 @@ def load_state_dict(chain, arrays):
             and (k + 1) * np.log2(S) < 62 and isinstance(alpha, (int, float)) and alpha >= 0
             and isinstance(dense, bool) and isinstance(n_symbols, int)):
         _fail(f"invalid facts {meta!r}")
-    if dense and S ** (k + 1) > 2 ** 31:
-        _fail(f"a dense table of {S}**{k + 1} entries is not plausible")
     if states is not None:
         if not isinstance(states, list) or len(states) != S:
             _fail(f"states: expected a list of {S} symbols")
@@ -82,6 +80,12 @@ def load_state_dict(chain, arrays):
                           ("kcodes", "kcounts")):
         if tables[codes].size != tables[counts].size:
             _fail(f"{codes} and {counts} differ in length")
+    from .markov import DENSE_MAX
+
+    # A dense table is allocated on load: bound it by what a fit makes (or,
+    # for a from_transition chain, by the probabilities actually stored).
+    if dense and S ** (k + 1) > max(DENSE_MAX, 4 * tables["codes"].size):
+        _fail(f"a dense table of {S}**{k + 1} entries does not fit the stored counts")
     chain.n_states_, chain._k, chain._alpha = S, k, float(alpha)
     chain.dense_, chain.n_symbols_, chain._ktotal = dense, n_symbols, ktotal
     chain.states_ = np.arange(S) if states is None else states

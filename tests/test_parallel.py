@@ -262,6 +262,7 @@ def test_no_client_small_jobs_run_in_process_without_dask(monkeypatch):
     monkeypatch.setattr(_local, "local_client", refuse)
     monkeypatch.setattr(_local, "running_client", lambda: None)
     monkeypatch.setattr(_local, "_SECONDS_PER_ITEM", {})
+    monkeypatch.setattr(_local, "_forgone", [0.0])
     series = _series(40)
     fits = fit_many(AutoRegressive(order=3), series)
     assert fits.ok
@@ -269,6 +270,26 @@ def test_no_client_small_jobs_run_in_process_without_dask(monkeypatch):
         _same_fit(r.value, AutoRegressive(order=3).fit(s))
     fc = forecast_many(fits, 4)
     np.testing.assert_array_equal(fc[7].value, AutoRegressive(order=3).fit(series[7]).forecast(4))
+
+
+def test_mid_sized_jobs_start_the_cluster_by_rent_or_buy(monkeypatch):
+    sent = []
+    monkeypatch.setattr(_local, "running_client", lambda: None)
+    monkeypatch.setattr(_local, "local_client", lambda n: "cluster")
+    monkeypatch.setattr(_local, "has_local_client", lambda n: False)
+    monkeypatch.setattr(_local, "estimate", lambda *a: 0.3)  # e.g. LatentAR fits
+    monkeypatch.setattr(_local, "_forgone", [0.0])
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(sys.modules["numbarnn.parallel"], "_dispatch",
+                        lambda c, op, items, *rest: sent.append(c) or
+                        [SeriesResult(i, value=0) for i, _, _ in items])
+    series = _series(16)
+    # 16 x 0.3 s = 4.8 s: alone it does not repay a 4 s start (2 x 4 s needed) ...
+    assert fit_many(AutoRegressive(order=1), series).ok and sent == []
+    assert _local._forgone[0] == pytest.approx(2.4)  # what 2 workers would have saved
+    # ... but the second such call brings the forgone savings to 4.8 s >= 4 s
+    fit_many(AutoRegressive(order=1), series)
+    assert sent == ["cluster"]
 
 
 def test_no_client_uses_the_running_client(client, monkeypatch):
@@ -294,6 +315,7 @@ def test_no_client_large_jobs_go_to_the_cluster(monkeypatch):
     monkeypatch.setattr(_local, "local_client", lambda n: Fake)
     monkeypatch.setattr(_local, "has_local_client", lambda n: False)
     monkeypatch.setattr(_local, "_SECONDS_PER_ITEM", {})
+    monkeypatch.setattr(_local, "_forgone", [0.0])
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     monkeypatch.setattr(sys.modules["numbarnn.parallel"], "_dispatch", fake_dispatch)
     series = _series(20)

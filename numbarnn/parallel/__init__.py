@@ -19,8 +19,10 @@ The cluster
     is one (inside ``with Client(...):``). Otherwise it chooses by
     measurement: the first series runs in the calling process, timed; the
     rest run there too (a plain loop, no Dask) unless their estimated time
-    is over twice the cost of going parallel (about 4 s to start a cluster,
-    0.2 s per call on one already started), in which case they go to
+    is over twice the cost of going parallel (0.2 s per call on a cluster
+    already started; about 4 s to start one, a cost also repaid by the
+    time that earlier calls run in process would have saved), in which
+    case they go to
     a :class:`distributed.LocalCluster` of worker processes (``n_workers``,
     default ``min(2, cores)``, one thread each) that is started once per
     process and closed at exit (or by :func:`close_local_clusters`). The
@@ -133,7 +135,7 @@ def _map(op, items, args, kwargs, client, n_workers, batch_size, retries, timeou
                  len(items) - 1)
     per = _local.estimate(op, items[first][1], kwargs)
     head = []
-    cost = _local.DISPATCH_S if _local.has_local_client(n) else _local.STARTUP_S
+    running = _local.has_local_client(n)
     if per is None:
         # Time the first series; when that says "go parallel", time a second
         # one too: the first call may include one-off costs (compiling or
@@ -143,19 +145,21 @@ def _map(op, items, args, kwargs, client, n_workers, batch_size, retries, timeou
             head += _run_here(op, items[len(head):stop], args, kwargs, None, timeout)
             took = time.perf_counter() - t0
             per = took if per is None else min(per, took)
+            cost = _local.DISPATCH_S if running else _local.STARTUP_S
             if per * (len(items) - len(head)) <= 2 * cost:
                 break
         _local.remember(op, items[first][1], kwargs, per)
     rest = items[len(head):]
-    if n < 2 or per * len(rest) <= 2 * cost:
-        t0 = time.perf_counter()
-        out = head + _run_here(op, rest, args, kwargs, deadline, timeout)
-        if rest:
-            _local.remember(op, items[first][1], kwargs,
-                           (time.perf_counter() - t0) / len(rest))
-        return Results(out)
-    return Results(head + _dispatch(_local.local_client(n), op, rest, args, kwargs, batch_size,
-                                    retries, deadline, timeout, threads))
+    work = per * len(rest)
+    if n >= 2 and rest and (work > 2 * _local.DISPATCH_S if running
+                            else _local.should_start(work, n)):
+        return Results(head + _dispatch(_local.local_client(n), op, rest, args, kwargs,
+                                        batch_size, retries, deadline, timeout, threads))
+    t0 = time.perf_counter()
+    out = head + _run_here(op, rest, args, kwargs, deadline, timeout)
+    if rest:
+        _local.remember(op, items[first][1], kwargs, (time.perf_counter() - t0) / len(rest))
+    return Results(out)
 
 
 def _run_here(op, items, args, kwargs, deadline, timeout):

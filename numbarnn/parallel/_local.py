@@ -2,11 +2,12 @@
 
 Starting a :class:`distributed.LocalCluster` costs seconds (4.4 s for 13 AR
 fits that take 0.08 s in a loop), so it is started at most once per process
-and only for work that can repay it; it is closed at exit, or by
-:func:`close_local_clusters`. The choice is made by measurement: the first
-series runs in the calling process, timed, and its time per series (kept per
-operation, estimator class and keyword values for later calls) estimates the rest. Threads
-were measured too and not used: the numba kernels release the GIL, but the
+and only for work that can repay it (alone, or with the calls before it);
+it is closed at exit, or by :func:`close_local_clusters`. The choice is
+made by measurement: the first series runs in the calling process, timed,
+and its time per series (kept per operation, estimator class and keyword
+values for later calls) estimates the rest. Threads were measured too and
+not used: the numba kernels release the GIL, but the
 Python around them (validation, the optimizer loop) holds it, so two threads
 ran LatentAR and AutoRegressive fits no faster than the loop (see
 ``docs/parallel.md``).
@@ -27,6 +28,8 @@ DISPATCH_S = 0.2
 _LOCK = threading.Lock()
 _CLUSTERS = {}  # n_workers -> (pid, cluster, client)
 _SECONDS_PER_ITEM = {}  # _key(...) -> last measured seconds per series
+#: Seconds that calls run in this process would have saved on a cluster, so far.
+_forgone = [0.0]
 _registered = False
 
 
@@ -66,6 +69,22 @@ def local_client(n_workers):
         return client
 
 
+def should_start(seconds, n_workers):
+    """Whether work of ``seconds`` (serial) should start a LocalCluster now.
+
+    Yes when this call alone repays the start (over twice ``STARTUP_S``), or
+    when the time that calls run in process would have saved on a cluster,
+    this one included, adds up to the cost of starting one: the rent-or-buy
+    rule, never more than about twice the cost of the better choice made in
+    hindsight, so repeated mid-sized jobs get the cluster too.
+    """
+    if seconds > 2 * STARTUP_S:
+        return True
+    if seconds > 2 * DISPATCH_S:
+        _forgone[0] += seconds * (1 - 1 / n_workers)
+    return _forgone[0] >= STARTUP_S
+
+
 def has_local_client(n_workers):
     entry = _CLUSTERS.get(n_workers)
     return entry is not None and entry[0] == os.getpid() and entry[2].status == "running"
@@ -85,6 +104,7 @@ def close_local_clusters():
     with _LOCK:
         entries = list(_CLUSTERS.values())
         _CLUSTERS.clear()
+        _forgone[0] = 0.0
     for pid, cluster, client in entries:
         if pid != os.getpid():  # a forked child must not close its parent's cluster
             continue

@@ -175,6 +175,21 @@ def check_params(order, n_states, alpha, states):
     return states
 
 
+def _symbols_to_codes(seqs, states, identity, name="seq"):
+    if identity:
+        for s in seqs:
+            if s.size and s.dtype.kind not in "iub":
+                raise TypeError(f"{name}: expected integer symbols, got dtype {s.dtype}")
+        _check_range(seqs, states.size, name)
+        return seqs
+    return encode(seqs, states, name)
+
+
+def _nonzero(table):
+    idx = np.flatnonzero(table)
+    return idx, table[idx]
+
+
 class SparseTransitions(Mapping):
     """Transition rows of a large-alphabet chain, computed on demand.
 

@@ -10,8 +10,8 @@ import numpy as np
 
 from . import _kernels, _markov_io, _stationary
 from ._base import ModelBase
-from ._sequences import (SparseTransitions, _as_sequences, _check_range, alphabet_of,
-                         check_params, check_states, encode)
+from ._sequences import (SparseTransitions, _as_sequences, _check_range, _nonzero,
+                         _symbols_to_codes, alphabet_of, check_params, check_states, encode)
 
 #: Largest S**(k+1) stored as a dense transition array (128 MiB of float64).
 DENSE_MAX = 2 ** 24
@@ -278,13 +278,29 @@ class MarkovChain(ModelBase):
     def load_state_dict(self, arrays):
         """Restore a fitted state written by :meth:`state_dict`; returns self.
 
-        Raises ValueError when the arrays do not describe a valid chain.
+        Raises ValueError when the arrays do not describe a valid chain
+        (nothing is changed then).
+
+        Examples
+        --------
+        >>> from numbarnn import MarkovChain
+        >>> state = MarkovChain(order=2).fit([0, 1, 2, 0, 1, 2]).state_dict()
+        >>> MarkovChain(order=2).load_state_dict(state).predict_proba([0, 1])
+        array([0., 0., 1.])
         """
         _markov_io.load_state_dict(self, arrays)
         return self
 
     def get_config(self):
-        """The constructor arguments in JSON-safe types (as saved)."""
+        """The constructor arguments in JSON-safe types (as saved).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from numbarnn import MarkovChain
+        >>> MarkovChain(order=np.int64(2), states=np.array(["a", "b"])).get_config()
+        {'order': 2, 'n_states': None, 'alpha': 0.0, 'states': ['a', 'b']}
+        """
         return {"order": int(self.order),
                 "n_states": None if self.n_states is None else int(self.n_states),
                 "alpha": float(self.alpha),
@@ -578,17 +594,3 @@ class MarkovChain(ModelBase):
         pi = _stationary.stationary_distributions(self.transition_)
         return pi[0] if pi.shape[0] == 1 else pi
 
-
-def _symbols_to_codes(seqs, states, identity, name="seq"):
-    if identity:
-        for s in seqs:
-            if s.size and s.dtype.kind not in "iub":
-                raise TypeError(f"{name}: expected integer symbols, got dtype {s.dtype}")
-        _check_range(seqs, states.size, name)
-        return seqs
-    return encode(seqs, states, name)
-
-
-def _nonzero(table):
-    idx = np.flatnonzero(table)
-    return idx, table[idx]

@@ -379,3 +379,24 @@ def test_import_numbarnn_does_not_import_dask():
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_process_cluster_is_closed_at_exit(tmp_path):
+    # The LocalCluster that client=None keeps for the process must not outlive
+    # it nor make the interpreter hang or complain on the way out.
+    script = tmp_path / "uses_cluster.py"
+    script.write_text(
+        "import numpy as np\n"
+        "from numbarnn import AutoRegressive\n"
+        "from numbarnn.parallel import fit_many, _local\n"
+        "if __name__ == '__main__':\n"
+        "    fits = fit_many(AutoRegressive(1), [np.arange(20.0) % 5] * 3, n_workers=1)\n"
+        "    assert fits.ok and _local.has_local_client(1)\n"
+        "    print('workers', len(_local._CLUSTERS[1][1].scheduler_info['workers']))\n")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "workers 1" in proc.stdout
+    assert "Traceback" not in proc.stderr, proc.stderr[-4000:]

@@ -1,6 +1,6 @@
 """MarkovChain against a naive Python counter, pomegranate, and its own claims.
 
-The oracle below transcribes docs/math.md and the smoothing documented in
+The oracle below transcribes the math page's Markov section and the smoothing documented in
 ``numbarnn.models.markov`` with dictionaries and loops, nothing shared with
 the kernels.
 """
@@ -221,8 +221,9 @@ def test_stationary_distribution():
     np.testing.assert_allclose(freq, pi, atol=0.01)
     with pytest.raises(ValueError, match="order"):
         MarkovChain(order=2).fit(x).stationary_distribution()
-    with pytest.raises(ValueError, match="reducible"):
-        MarkovChain(order=1).fit([[0, 0, 0], [1, 1, 1]]).stationary_distribution()
+    # reducible: one distribution per recurrent class (tests/test_markov_stationary.py)
+    np.testing.assert_array_equal(
+        MarkovChain(order=1).fit([[0, 0, 0], [1, 1, 1]]).stationary_distribution(), np.eye(2))
 
 
 # -- model size and selection --------------------------------------------------

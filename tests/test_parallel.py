@@ -20,8 +20,9 @@ distributed = pytest.importorskip("distributed")
 cloudpickle = pytest.importorskip("cloudpickle")
 
 from numbarnn import AutoRegressive, MarkovChain  # noqa: E402
-from numbarnn.parallel import (Results, SeriesResult, clone, fit_many,  # noqa: E402
-                               forecast_many, log_likelihood_many)
+from numbarnn.parallel import (Results, SeriesResult, _local, clone,  # noqa: E402
+                               close_local_clusters, fit_many, forecast_many,
+                               log_likelihood_many)
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
@@ -83,6 +84,17 @@ class Unpicklable(Exception):
 class RaisesUnpicklable(AutoRegressive):
     def fit(self, series, **kw):
         raise Unpicklable("boom", lambda: None)
+
+
+class Exits(AutoRegressive):
+    """``fit`` raises SystemExit (a BaseException) for 7-sample series."""
+
+    def fit(self, series, **kw):
+        if len(series) == 7:
+            sys.exit(3)
+        if len(series) == 8:
+            raise KeyboardInterrupt("raised by the estimator itself")
+        return super().fit(series, **kw)
 
 
 class Sleepy(AutoRegressive):
@@ -204,9 +216,118 @@ def test_timeout_gives_errors_not_a_hang(client):
     assert all(isinstance(r.error, TimeoutError) for r in fits)
 
 
-def test_own_local_cluster():
-    fits = fit_many(AutoRegressive(order=1), _series(3), n_workers=1, timeout=TIMEOUT)
+def test_base_exception_costs_only_its_own_series(client):
+    # Issue 10 item 14: SystemExit used to kill the worker 4 times and its
+    # batch-mates came back as KilledWorker.
+    series = _series(6)
+    series[1], series[4] = series[1][:7], series[4][:8]
+    pids = set(client.run(os.getpid).values())
+    fits = fit_many(Exits(order=1), series, client=client, batch_size=6, timeout=TIMEOUT)
+    assert [r.index for r in fits.failed] == [1, 4]
+    assert isinstance(fits[1].error, SystemExit) and fits[1].error.args == (3,)
+    assert isinstance(fits[4].error, KeyboardInterrupt)
+    for i in (0, 2, 3, 5):
+        _same_fit(fits[i].value, AutoRegressive(order=1).fit(series[i]))
+    assert set(client.run(os.getpid).values()) == pids  # no worker died
+
+
+def test_base_exception_in_the_calling_process(monkeypatch):
+    monkeypatch.setattr(_local, "running_client", lambda: None)  # the module's client is current
+    series = _series(3)
+    series[1] = series[1][:7]
+    fits = fit_many(Exits(order=1), series, client=None, timeout=TIMEOUT)
+    assert [r.index for r in fits.failed] == [1] and isinstance(fits[1].error, SystemExit)
+    series[1] = _series(2)[1][:8]  # the user's Ctrl-C must still stop an in-process run
+    with pytest.raises(KeyboardInterrupt):
+        fit_many(Exits(order=1), series, client=None)
+
+
+def test_own_local_cluster_is_kept_for_the_process():
+    try:
+        fits = fit_many(AutoRegressive(order=1), _series(3), n_workers=1, timeout=TIMEOUT)
+        assert fits.ok
+        first = _local.local_client(1)
+        assert fit_many(AutoRegressive(order=1), _series(2), n_workers=1).ok
+        assert _local.local_client(1) is first  # not restarted
+    finally:
+        close_local_clusters()
+    assert not _local.has_local_client(1)
+
+
+def test_no_client_small_jobs_run_in_process_without_dask(monkeypatch):
+    # Issue 12 item 10: quick fits must not pay for a cluster.
+    def refuse(n):
+        raise AssertionError("no cluster for quick fits")
+
+    monkeypatch.setattr(_local, "local_client", refuse)
+    monkeypatch.setattr(_local, "running_client", lambda: None)
+    monkeypatch.setattr(_local, "_SECONDS_PER_ITEM", {})
+    monkeypatch.setattr(_local, "_forgone", [0.0])
+    series = _series(40)
+    fits = fit_many(AutoRegressive(order=3), series)
     assert fits.ok
+    for r, s in zip(fits, series):
+        _same_fit(r.value, AutoRegressive(order=3).fit(s))
+    fc = forecast_many(fits, 4)
+    np.testing.assert_array_equal(fc[7].value, AutoRegressive(order=3).fit(series[7]).forecast(4))
+
+
+def test_mid_sized_jobs_start_the_cluster_by_rent_or_buy(monkeypatch):
+    sent = []
+    monkeypatch.setattr(_local, "running_client", lambda: None)
+    monkeypatch.setattr(_local, "local_client", lambda n: "cluster")
+    monkeypatch.setattr(_local, "has_local_client", lambda n: False)
+    monkeypatch.setattr(_local, "estimate", lambda *a: 0.3)  # e.g. LatentAR fits
+    monkeypatch.setattr(_local, "_forgone", [0.0])
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(sys.modules["numbarnn.parallel"], "_dispatch",
+                        lambda c, op, items, *rest: sent.append(c) or
+                        [SeriesResult(i, value=0) for i, _, _ in items])
+    series = _series(16)
+    # 16 x 0.3 s = 4.8 s: alone it does not repay a 4 s start (2 x 4 s needed) ...
+    assert fit_many(AutoRegressive(order=1), series).ok and sent == []
+    assert _local._forgone[0] == pytest.approx(2.4)  # what 2 workers would have saved
+    # ... but the second such call brings the forgone savings to 4.8 s >= 4 s
+    fit_many(AutoRegressive(order=1), series)
+    assert sent == ["cluster"]
+
+
+def test_no_client_uses_the_running_client(client, monkeypatch):
+    seen = []
+    real = _local.running_client
+    monkeypatch.setattr(_local, "running_client", lambda: seen.append(real()) or seen[-1])
+    with client.as_current():
+        fits = fit_many(AutoRegressive(order=1), _series(3))
+    assert fits.ok and seen[-1] is client
+
+
+def test_no_client_large_jobs_go_to_the_cluster(monkeypatch):
+    sent = []
+
+    class Fake:
+        pass
+
+    def fake_dispatch(c, op, items, *rest):
+        sent.append((c, [i for i, _, _ in items]))
+        return [SeriesResult(i, value=i) for i, _, _ in items]
+
+    monkeypatch.setattr(_local, "running_client", lambda: None)
+    monkeypatch.setattr(_local, "local_client", lambda n: Fake)
+    monkeypatch.setattr(_local, "has_local_client", lambda n: False)
+    monkeypatch.setattr(_local, "_SECONDS_PER_ITEM", {})
+    monkeypatch.setattr(_local, "_forgone", [0.0])
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(sys.modules["numbarnn.parallel"], "_dispatch", fake_dispatch)
+    series = _series(20)
+    fits = fit_many(Sleepy(order=1), series[:12])  # 1.5 s each: 15 s left > 2 x 4 s
+    assert fits.ok and sent == [(Fake, list(range(2, 12)))]  # two timed here
+    assert isinstance(fits[1].value, Sleepy)  # the timed series ran here
+    sent.clear()
+    fits = fit_many(Sleepy(order=1), series)  # remembered: everything goes out
+    assert sent == [(Fake, list(range(20)))]
+    sent.clear()
+    fit_many(Sleepy(order=1), series[:12], check_finite=False)  # other keywords: timed again
+    assert sent == [(Fake, list(range(2, 12)))]
 
 
 def test_empty_and_bad_arguments(client):
@@ -248,7 +369,9 @@ def test_series_result_repr_and_unwrap():
 
 
 def test_import_numbarnn_does_not_import_dask():
-    code = ("import sys, numbarnn, numbarnn.parallel; "
+    # nor does fit_many without a client on quick fits (they run in process)
+    code = ("import sys, numpy as np, numbarnn, numbarnn.parallel as p; "
+            "assert p.fit_many(numbarnn.AutoRegressive(1), [np.arange(9.0) % 4] * 3).ok; "
             "bad = [m for m in ('dask', 'distributed') if m in sys.modules]; "
             "sys.exit(', '.join(bad) or None)")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -256,3 +379,24 @@ def test_import_numbarnn_does_not_import_dask():
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_process_cluster_is_closed_at_exit(tmp_path):
+    # The LocalCluster that client=None keeps for the process must not outlive
+    # it nor make the interpreter hang or complain on the way out.
+    script = tmp_path / "uses_cluster.py"
+    script.write_text(
+        "import numpy as np\n"
+        "from numbarnn import AutoRegressive\n"
+        "from numbarnn.parallel import fit_many, _local\n"
+        "if __name__ == '__main__':\n"
+        "    fits = fit_many(AutoRegressive(1), [np.arange(20.0) % 5] * 3, n_workers=1)\n"
+        "    assert fits.ok and _local.has_local_client(1)\n"
+        "    print('workers', len(_local._CLUSTERS[1][1].scheduler_info['workers']))\n")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "workers 1" in proc.stdout
+    assert "Traceback" not in proc.stderr, proc.stderr[-4000:]

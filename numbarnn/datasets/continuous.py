@@ -2,7 +2,9 @@
 
 Every generator is deterministic given its arguments (random parts take a
 ``seed``: an int, a ``numpy.random.Generator`` or None) and downloads
-nothing.
+nothing. None returns non-finite data: parameters are checked up front
+where a rule is known (an explosive AR part, a non-positive step), and a
+result that diverged anyway raises ValueError saying why.
 """
 import numpy as np
 
@@ -13,6 +15,24 @@ def _check_n(n, name="n", minimum=0):
     if not isinstance(n, (int, np.integer)) or n < minimum:
         raise ValueError(f"{name}: expected an integer >= {minimum}, got {n!r}")
     return int(n)
+
+
+def _check_real(value, name, *, positive=False, nonnegative=False, nonzero=False):
+    if not isinstance(value, (int, float, np.integer, np.floating)) or isinstance(
+            value, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected a real number, got {value!r}")
+    if not np.isfinite(value) or (positive and value <= 0) or (nonnegative and value < 0) \
+            or (nonzero and value == 0):
+        want = (" > 0" if positive else " >= 0" if nonnegative else " != 0" if nonzero else "")
+        raise ValueError(f"{name}: expected a finite number{want}, got {value!r}")
+    return float(value)
+
+
+def _diverged(out, what, why):
+    """ValueError naming the first step where ``out`` is non-finite, or None."""
+    bad = np.flatnonzero(~np.isfinite(out.reshape(out.shape[0], -1)).all(axis=1))
+    if bad.size:
+        raise ValueError(f"{what}: the result is not finite from sample {bad[0]} on; {why}")
 
 
 def noisy_sine(n, *, period=20.0, amplitude=1.0, noise=0.1, seed=0):
@@ -29,6 +49,8 @@ def noisy_sine(n, *, period=20.0, amplitude=1.0, noise=0.1, seed=0):
     array([ 0.,  1.,  0., -1.])
     """
     n = _check_n(n)
+    period = _check_real(period, "period", nonzero=True)
+    amplitude, noise = _check_real(amplitude, "amplitude"), _check_real(noise, "noise")
     rng = np.random.default_rng(seed)
     t = np.arange(n, dtype=np.float64)
     return amplitude * np.sin(2 * np.pi * t / period) + noise * rng.standard_normal(n)
@@ -77,6 +99,9 @@ def mackey_glass(n, *, tau=17.0, a=0.2, b=0.1, power=10, dt=0.1, every=10, x0=1.
     ((500,), True)
     """
     n, every, discard = _check_n(n), _check_n(every, "every", 1), _check_n(discard, "discard")
+    dt, tau = _check_real(dt, "dt", positive=True), _check_real(tau, "tau", positive=True)
+    a, b, power = _check_real(a, "a"), _check_real(b, "b"), _check_real(power, "power")
+    x0 = _check_real(x0, "x0")
     delay = int(round(tau / dt))
     if delay < 1 or not np.isclose(delay * dt, tau):
         raise ValueError(f"tau: must be a positive multiple of dt={dt}, got {tau}")
@@ -86,7 +111,10 @@ def mackey_glass(n, *, tau=17.0, a=0.2, b=0.1, power=10, dt=0.1, every=10, x0=1.
         x[:delay + 1] += np.random.default_rng(seed).uniform(-0.1, 0.1, delay + 1)
     _kernels.mackey_glass_rk4(x, delay, float(dt), float(a), float(b), float(power))
     # Sample k is at time k * every * dt, starting from t = 0 (index delay).
-    return x[delay + discard * every::every][:n].copy()
+    out = x[delay + discard * every::every][:n].copy()
+    _diverged(out, "mackey_glass", f"the RK4 integration diverged (dt={dt}, x0={x0}); "
+              "use a smaller dt or a non-negative history")
+    return out
 
 
 def lorenz(n, *, dt=0.01, every=1, sigma=10.0, rho=28.0, beta=8.0 / 3.0,
@@ -112,6 +140,13 @@ def lorenz(n, *, dt=0.01, every=1, sigma=10.0, rho=28.0, beta=8.0 / 3.0,
     -------
     ndarray (n, 3)
 
+    Raises
+    ------
+    ValueError
+        For a step too large for RK4 (the integration diverges: with the
+        default parameters, from about ``dt = 0.1`` on); accurate series
+        need ``dt`` of about 0.01.
+
     Examples
     --------
     >>> from numbarnn import datasets
@@ -120,12 +155,19 @@ def lorenz(n, *, dt=0.01, every=1, sigma=10.0, rho=28.0, beta=8.0 / 3.0,
     ((2000, 3), True)
     """
     n, every = _check_n(n), _check_n(every, "every", 1)
+    dt = _check_real(dt, "dt", positive=True)
+    sigma, rho, beta = (_check_real(v, name) for v, name in
+                        ((sigma, "sigma"), (rho, "rho"), (beta, "beta")))
     state = np.array(x0, dtype=np.float64).reshape(3)
+    if not np.isfinite(state).all():
+        raise ValueError(f"x0: expected 3 finite numbers, got {x0!r}")
     if seed is not None:
         state += np.random.default_rng(seed).uniform(-1.0, 1.0, 3)
     out = np.empty((n, 3))
     if n:
-        _kernels.lorenz_rk4(out, state, float(dt), every, float(sigma), float(rho), float(beta))
+        _kernels.lorenz_rk4(out, state, dt, every, sigma, rho, beta)
+    _diverged(out, "lorenz", f"the RK4 integration diverged: dt={dt} is too large a step "
+              "for these parameters (about 0.01 is accurate for the defaults)")
     return out
 
 
@@ -140,6 +182,14 @@ def narma(n, *, order=10, seed=0):
     -------
     u, y : ndarray (n,)
 
+    Raises
+    ------
+    ValueError
+        When the recurrence diverges, which it does, through its quadratic
+        term, once ``y`` leaves ``[0, 10)``: for every seed from
+        ``order = 12`` on (hence refused up front from order 15), for some
+        seeds at order 11. NARMA-10 stays within about [0, 1.1].
+
     Examples
     --------
     >>> from numbarnn import datasets
@@ -148,9 +198,19 @@ def narma(n, *, order=10, seed=0):
     ((1000,), True)
     """
     n, order = _check_n(n), _check_n(order, "order", 1)
+    if order >= 15:
+        raise ValueError(f"order: NARMA of order {order} diverges for every seed (its "
+                         "quadratic term explodes from order 12 on, with u ~ U(0, 0.5)); "
+                         "use order <= 10")
     u = np.random.default_rng(seed).uniform(0.0, 0.5, n)
     y = np.zeros(n)
     _kernels.narma_recursion(u, y, order)
+    with np.errstate(invalid="ignore"):
+        out = np.flatnonzero(~((y >= 0) & (y < 10)))
+    if out.size:
+        raise ValueError(f"narma: the order-{order} recurrence diverged at sample {out[0]} "
+                         f"for this seed (y = {y[out[0]]!r}, outside [0, 10)); NARMA is "
+                         "reliably stable up to order 10")
     return u, y
 
 
@@ -166,6 +226,14 @@ def arma(ar, ma, n, seed=0, *, sigma=1.0, burn=200):
     -------
     ndarray (n,)
 
+    Raises
+    ------
+    ValueError
+        For an explosive AR part (a root of ``1 - Σ ar_i z^i`` inside the
+        unit circle: the series grows geometrically and soon overflows),
+        non-finite coefficients, or a negative ``sigma``. A unit root (a
+        random walk) is allowed.
+
     Examples
     --------
     >>> from numbarnn import datasets
@@ -180,8 +248,20 @@ def arma(ar, ma, n, seed=0, *, sigma=1.0, burn=200):
     if ar.ndim != 1 or ma.ndim != 1:
         raise ValueError(f"ar, ma: expected 1-D coefficient lists, got shapes {ar.shape}, "
                          f"{ma.shape}")
+    if not (np.isfinite(ar).all() and np.isfinite(ma).all()):
+        raise ValueError(f"ar, ma: expected finite coefficients, got {ar!r}, {ma!r}")
+    sigma = _check_real(sigma, "sigma", nonnegative=True)
+    lag = np.trim_zeros(np.r_[1.0, -ar], "b")
+    if lag.size > 1:
+        roots = np.roots(lag[::-1])  # of 1 - ar_1 z - ... - ar_p z^p
+        if np.abs(roots).min() < 1 - 1e-9:
+            raise ValueError(f"ar: the AR part is explosive (a root of 1 - Σ ar_i z^i has "
+                             f"modulus {np.abs(roots).min():.4g} < 1), so the series grows "
+                             "without bound; use coefficients whose roots lie outside the "
+                             "unit circle")
     eps = sigma * np.random.default_rng(seed).standard_normal(n + burn)
     import scipy.signal  # imported here: it costs ~1 s, and only arma needs it
 
-    x = scipy.signal.lfilter(np.r_[1.0, ma], np.r_[1.0, -ar], eps)
-    return x[burn:]
+    x = scipy.signal.lfilter(np.r_[1.0, ma], np.r_[1.0, -ar], eps)[burn:]
+    _diverged(x, "arma", "the series overflowed")
+    return x

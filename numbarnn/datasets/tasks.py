@@ -5,7 +5,7 @@ Arrays are time-major like the functional API (``(T, B, ...)``).
 import numpy as np
 
 from . import _kernels
-from .continuous import _check_n
+from .continuous import _check_n, _check_real
 
 
 def adding_problem(n_samples, T, seed=0):
@@ -103,6 +103,7 @@ def markov_source(order=2, n_states=4, n=10000, seed=0, *, concentration=0.5):
     k, S, n = _check_n(order, "order"), _check_n(n_states, "n_states", 1), _check_n(n)
     if S ** (k + 1) > 2 ** 24:
         raise ValueError(f"n_states**(order+1): at most 2**24 entries, got {S}**{k + 1}")
+    concentration = _check_real(concentration, "concentration", positive=True)
     rng = np.random.default_rng(seed)
     P = rng.dirichlet(np.full(S, float(concentration)), size=S ** k)
     cum = np.cumsum(P, axis=1)

@@ -1,44 +1,64 @@
 """Markov chains of order k over a finite alphabet, fitted by counting.
 
-``p(x_1..x_T) = p(x_1..x_k) Π_{t>k} p(x_t | x_{t-k..t-1})`` (docs/math.md).
-Counting runs in numba kernels (:mod:`._kernels`); everything else is
-numpy over the count tables.
+``p(x_1..x_T) = p(x_1..x_k) Π_{t>k} p(x_t | x_{t-k..t-1})`` (the
+"Markov chains" section of the math page, ``docs/math.md``). Counting runs
+in numba kernels (:mod:`._kernels`); everything else is numpy over the
+count tables. Symbols of any hashable type map to integer codes through the
+fitted alphabet ``states_`` (:mod:`._sequences`).
 """
 import numpy as np
-import scipy.linalg
 
-from . import _kernels
-from ._sequences import SparseTransitions, _as_sequences, _check_range
+from . import _kernels, _markov_io, _stationary
+from ._base import ModelBase
+from ._sequences import (SparseTransitions, _as_sequences, _check_range, _nonzero,
+                         _symbols_to_codes, alphabet_of, check_params, check_states, encode)
 
 #: Largest S**(k+1) stored as a dense transition array (128 MiB of float64).
 DENSE_MAX = 2 ** 24
 
 
-class MarkovChain:
-    """Markov chain of order ``k`` over the symbols ``0..S-1``.
+class MarkovChain(ModelBase):
+    """Markov chain of order ``k`` over a finite alphabet.
+
+    Symbols are integers ``0..S-1`` by default; symbols of any other
+    hashable type (characters, strings, objects) go through an alphabet
+    ``states_``, as scikit-learn's ``classes_``: given as ``states=``, or
+    the sorted distinct symbols seen by :meth:`fit`. Tables are indexed by
+    the position of a symbol in ``states_`` (for integer data without
+    ``states``, the symbol itself).
 
     Parameters
     ----------
     order : int, default 1
         Number of previous symbols the next one depends on (0: i.i.d.).
     n_states : int, optional
-        Alphabet size ``S``; by default one more than the largest symbol
-        seen by :meth:`fit` (``fit(..., n_states=)`` overrides both).
+        Alphabet size ``S``; by default one more than the largest integer
+        symbol seen by :meth:`fit` (``fit(..., n_states=)`` overrides both),
+        or the size of the alphabet.
     alpha : float, default 0.0
         Additive (Lidstone) smoothing: ``p(s | c) = (n(c, s) + alpha) /
         (n(c) + alpha*S)``. With ``alpha == 0`` a context never seen in
         training predicts the uniform distribution (never NaN), and a seen
         context never followed by ``s`` gives ``p = 0`` (log-likelihood
         ``-inf``).
+    states : sequence of hashable, optional
+        The alphabet, in the order of the table axes (for instance
+        ``"ACGT"`` or ``["rain", "sun"]``). Symbols outside it are an
+        error. By default integer data use ``0..S-1`` and other data the
+        sorted distinct symbols of the training data (in order of first
+        appearance when they do not sort).
 
     Attributes
     ----------
+    states_ : ndarray of shape (S,)
+        The alphabet: code ``i`` (an index of :attr:`transition_`) stands
+        for the symbol ``states_[i]``.
     n_states_ : int
     transition_ : ndarray of shape ``(S,)*k + (S,)`` or :class:`SparseTransitions`
-        ``transition_[c_1, ..., c_k, s] = p(x_t = s | x_{t-k..t-1} = c)``.
-        Dense while ``S**(k+1) <= DENSE_MAX`` (2**24); beyond that a mapping
-        over the contexts seen in training, since a dense table would be
-        mostly smoothing mass and too large to hold.
+        ``transition_[c_1, ..., c_k, s] = p(x_t = s | x_{t-k..t-1} = c)``
+        (codes). Dense while ``S**(k+1) <= DENSE_MAX`` (2**24); beyond that
+        a mapping over the contexts seen in training, since a dense table
+        would be mostly smoothing mass and too large to hold.
     initial_ : ndarray of shape ``(S,)*k`` or None
         ``p(x_1..x_k)``: the frequency of each k-gram among *all* k-windows
         of the training data, with the same smoothing (``(m(g) + alpha) /
@@ -49,7 +69,14 @@ class MarkovChain:
     dense_ : bool
         Whether ``transition_`` is a dense array.
     n_symbols_ : int
-        Symbols seen in training.
+        Symbols seen in training (0 for :meth:`from_transition`).
+
+    Notes
+    -----
+    Input: one sequence (an array, a list of symbols, a pandas Series, or a
+    ``str``, read as its characters) or a list of sequences. A list whose
+    first item is a list, tuple, array or Series holds several sequences;
+    otherwise it is one sequence, so ``["to", "be"]`` is two word symbols.
 
     Examples
     --------
@@ -62,21 +89,59 @@ class MarkovChain:
            [0.75, 0.25]])
     >>> round(m.log_likelihood(x), 4)
     -2.9425
+
+    Characters, through the fitted alphabet:
+
+    >>> m = MarkovChain(order=1).fit("abracadabra")
+    >>> m.states_
+    array(['a', 'b', 'c', 'd', 'r'], dtype='<U1')
+    >>> m.predict_proba("a").round(2)
+    array([0.  , 0.5 , 0.25, 0.25, 0.  ])
+    >>> str(m.sample(4, seed=1)[0]) in "abcdr"
+    True
     """
 
-    def __init__(self, order=1, n_states=None, alpha=0.0):
+    def __init__(self, order=1, n_states=None, alpha=0.0, states=None):
+        check_params(order, n_states, alpha, states)
         self.order = order
         self.n_states = n_states
         self.alpha = alpha
+        self.states = states
+
+    # -- the alphabet --------------------------------------------------------
+    def _to_codes(self, seqs, name="seq"):
+        """Sequences of symbols -> int arrays of codes, for a fitted chain."""
+        return _symbols_to_codes(seqs, self.states_, self._identity, name)
+
+    def _decode(self, codes):
+        return codes if self._identity else self.states_[codes]
+
+    @staticmethod
+    def _choose_alphabet(seqs, S, states):
+        """``(states_, identity)`` for ``fit``: given, ``0..S-1`` for integers, or seen."""
+        if states is not None:
+            alphabet, identity = states, False
+        elif all(s.dtype.kind in "iub" for s in seqs if s.size):
+            if S is None:
+                S = int(max((int(s.max()) for s in seqs if s.size), default=0)) + 1
+            alphabet, identity = np.arange(S), True
+        else:
+            alphabet, identity = alphabet_of(seqs), False
+        if S is not None and S != alphabet.size:
+            raise ValueError(f"n_states: {S} does not match the alphabet of "
+                             f"{alphabet.size} symbols; give every symbol as states=")
+        return alphabet, identity
 
     # -- fitting -----------------------------------------------------------
     def fit(self, seq, n_states=None):
-        """Count the (k+1)-grams of one integer sequence or a list of them.
+        """Count the (k+1)-grams of one sequence or a list of them.
 
         Parameters
         ----------
-        seq : array_like of int, or list of them
-            Symbols in ``[0, S)``; windows never cross sequence boundaries.
+        seq : sequence of symbols, or list of them
+            Integers in ``[0, S)``, or symbols of any hashable type (see
+            ``states``); a pandas Series works as its values. Windows
+            never cross sequence boundaries.
         n_states : int, optional
             Alphabet size, overriding the constructor's.
 
@@ -89,27 +154,32 @@ class MarkovChain:
         >>> from numbarnn import MarkovChain
         >>> MarkovChain(order=2).fit([[0, 1, 2, 0], [2, 1, 0]]).n_states_
         3
+        >>> MarkovChain().fit(["rain", "sun", "sun", "rain"]).states_.tolist()
+        ['rain', 'sun']
         """
-        k, alpha = self.order, self.alpha
-        if not isinstance(k, (int, np.integer)) or k < 0:
-            raise ValueError(f"order: expected a non-negative integer, got {k!r}")
-        if not np.isfinite(alpha) or alpha < 0:
-            raise ValueError(f"alpha: expected a finite number >= 0, got {alpha!r}")
-        seqs = _as_sequences(seq)
+        states = check_params(self.order, self.n_states, self.alpha, self.states)
+        if n_states is not None:
+            check_params(self.order, n_states, self.alpha, None)
+        k, alpha = int(self.order), float(self.alpha)
+        seqs = _as_sequences(seq, symbols=True)
         if not any(s.size > k for s in seqs):
             raise ValueError(f"seq: need at least one sequence longer than order={k}")
         S = n_states if n_states is not None else self.n_states
-        if S is None:
-            S = int(max(s.max() for s in seqs if s.size)) + 1
-        if not isinstance(S, (int, np.integer)) or S < 1:
-            raise ValueError(f"n_states: expected a positive integer, got {S!r}")
-        S = int(S)
+        S = None if S is None else int(S)
+        if S is not None and (k + 1) * np.log2(S) >= 62:
+            raise ValueError(f"n_states**(order+1) = {S}**{k + 1} overflows the int64 "
+                             "window codes")
+        alphabet, identity = self._choose_alphabet(seqs, S, states)
+        S = int(alphabet.size)
         if (k + 1) * np.log2(S) >= 62:
             raise ValueError(f"n_states**(order+1) = {S}**{k + 1} overflows the int64 "
                              "window codes")
-        _check_range(seqs, S)
-        # Validated copies: fit never rewrites the constructor's parameters.
-        self.n_states_, self._k, self._alpha = S, int(k), float(alpha)
+        seqs = _symbols_to_codes(seqs, alphabet, identity)
+        # Everything is checked: only now does the chain change (a failed fit
+        # leaves a fitted chain as it was). Validated copies: fit never
+        # rewrites the constructor's parameters.
+        self.states_, self._identity, self._symbol_index = alphabet, identity, None
+        self.n_states_, self._k, self._alpha = S, k, alpha
         self.dense_ = S ** (k + 1) <= DENSE_MAX
         self.n_symbols_ = int(sum(s.size for s in seqs))
         if self.dense_:
@@ -118,35 +188,124 @@ class MarkovChain:
             for s in seqs:
                 _kernels.count_windows(s, S, k, counts, kcounts)
             # Sparse views of the dense tables: sampling uses one code path.
-            self._codes = np.flatnonzero(counts)
-            self._counts = counts[self._codes]
-            self._dense_counts = counts.reshape((S,) * k + (S,))
-            totals = self._dense_counts.reshape(S ** k, S).sum(axis=1)
-            self._ctx_codes = np.flatnonzero(totals)
-            self._ctx_totals = totals[self._ctx_codes]
-            self._kcodes = np.flatnonzero(kcounts)
-            self._kcounts = kcounts[self._kcodes]
+            self._codes, self._counts = _nonzero(counts)
+            totals = counts.reshape(S ** k, S).sum(axis=1)
+            self._ctx_codes, self._ctx_totals = _nonzero(totals)
+            self._kcodes, self._kcounts = _nonzero(kcounts)
         else:
             self._codes, self._counts = self._unique_windows(seqs, k + 1)
             self._ctx_codes, start = np.unique(self._codes // S, return_index=True)
             self._ctx_totals = np.add.reduceat(self._counts, start)
             self._kcodes, self._kcounts = self._unique_windows(seqs, k)
         self._ktotal = int(self._kcounts.sum())
-        if self.dense_:
-            rows = self._dense_counts.reshape(S ** k, S) + self._alpha
-            den = totals + self._alpha * S
-            with np.errstate(invalid="ignore", divide="ignore"):
-                rows = np.where(den[:, None] > 0, rows / den[:, None], 1.0 / S)
-            self.transition_ = rows.reshape((S,) * k + (S,))
-            with np.errstate(divide="ignore"):  # p = 0 is a legitimate -inf
-                self._log_transition = np.log(self.transition_).ravel()
-            den = self._ktotal + self._alpha * S ** k
-            init = (kcounts + self._alpha) / den if den > 0 else np.full(S ** k, float(S) ** -k)
-            self.initial_ = init.reshape((S,) * k)
-        else:
+        self._build_tables()
+        return self
+
+    def _build_tables(self):
+        """``transition_``, ``initial_`` and the log table from the counts."""
+        S, k, alpha = self.n_states_, self._k, self._alpha
+        if not self.dense_:
             self.transition_ = SparseTransitions(self)
             self.initial_ = None
+            return
+        counts = np.zeros(S ** (k + 1), self._counts.dtype)
+        counts[self._codes] = self._counts
+        totals = np.zeros(S ** k, self._ctx_totals.dtype)
+        totals[self._ctx_codes] = self._ctx_totals
+        rows = counts.reshape(S ** k, S) + alpha
+        den = totals + alpha * S
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rows = np.where(den[:, None] > 0, rows / den[:, None], 1.0 / S)
+        self.transition_ = rows.reshape((S,) * k + (S,))
+        with np.errstate(divide="ignore"):  # p = 0 is a legitimate -inf
+            self._log_transition = np.log(self.transition_).ravel()
+        kcounts = np.zeros(S ** k, self._kcounts.dtype)
+        kcounts[self._kcodes] = self._kcounts
+        den = self._ktotal + alpha * S ** k
+        init = (kcounts + alpha) / den if den > 0 else np.full(S ** k, float(S) ** -k)
+        self.initial_ = init.reshape((S,) * k)
+
+    @classmethod
+    def from_transition(cls, P, order=1, states=None, *, initial=None):
+        """A chain with known transition probabilities (nothing is fitted).
+
+        Parameters
+        ----------
+        P : array_like of shape ``(S,)*order + (S,)``
+            ``P[c_1, ..., c_k, s] = p(x_t = s | context c)``; finite,
+            non-negative, every row summing to 1 (within 1e-9; rows are
+            then divided by their sums).
+        order : int, default 1
+        states : sequence of hashable, optional
+            The symbols of the axes (default ``0..S-1``).
+        initial : array_like of shape ``(S,)*order``, optional
+            ``p(x_1..x_k)``; uniform by default.
+
+        Returns
+        -------
+        MarkovChain
+            With ``alpha=0``, dense tables, and every method of a fitted
+            chain.
+
+        Examples
+        --------
+        >>> from numbarnn import MarkovChain
+        >>> m = MarkovChain.from_transition([[0.9, 0.1], [0.5, 0.5]], states=["sun", "rain"])
+        >>> m.stationary_distribution().round(4)
+        array([0.8333, 0.1667])
+        >>> m.predict_proba(["rain"])
+        array([0.5, 0.5])
+        """
+        return _markov_io.from_transition(cls, P, order, states, initial)
+
+    def state_dict(self):
+        """The fitted state as arrays (what :meth:`save` writes).
+
+        Count tables as int64 (float64 for :meth:`from_transition`) arrays,
+        other facts, the alphabet included, as a 0-d string of JSON; an
+        unfitted chain gives ``{}``.
+
+        Examples
+        --------
+        >>> from numbarnn import MarkovChain
+        >>> m = MarkovChain().fit("abab")
+        >>> m2 = MarkovChain().load_state_dict(m.state_dict())
+        >>> m2.states_.tolist(), m2.log_likelihood("ab") == m.log_likelihood("ab")
+        (['a', 'b'], True)
+        """
+        return _markov_io.state_dict(self)
+
+    def load_state_dict(self, arrays):
+        """Restore a fitted state written by :meth:`state_dict`; returns self.
+
+        Raises ValueError when the arrays do not describe a valid chain
+        (nothing is changed then).
+
+        Examples
+        --------
+        >>> from numbarnn import MarkovChain
+        >>> state = MarkovChain(order=2).fit([0, 1, 2, 0, 1, 2]).state_dict()
+        >>> MarkovChain(order=2).load_state_dict(state).predict_proba([0, 1])
+        array([0., 0., 1.])
+        """
+        _markov_io.load_state_dict(self, arrays)
         return self
+
+    def get_config(self):
+        """The constructor arguments in JSON-safe types (as saved).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from numbarnn import MarkovChain
+        >>> MarkovChain(order=np.int64(2), states=np.array(["a", "b"])).get_config()
+        {'order': 2, 'n_states': None, 'alpha': 0.0, 'states': ['a', 'b']}
+        """
+        return {"order": int(self.order),
+                "n_states": None if self.n_states is None else int(self.n_states),
+                "alpha": float(self.alpha),
+                "states": None if self.states is None else
+                _markov_io.json_states(check_states(self.states))[0]}
 
     def _unique_windows(self, seqs, width):
         if width == 0:  # order 0: the empty context, as the dense path leaves it
@@ -164,15 +323,33 @@ class MarkovChain:
         if not hasattr(self, "n_states_"):
             raise RuntimeError("this MarkovChain is not fitted yet; call fit first")
 
+    def _context_array(self, context):
+        """A context as given (k symbols, or (m, k)) -> numpy array of symbols."""
+        if isinstance(context, str):
+            # one word symbol when it is one, else the text's characters
+            if not self._identity and self._k == 1 and context in self._index():
+                return np.array([context], object)
+            return np.array(list(context), object)
+        c = np.asarray(context) if self._identity else np.asarray(context, object)
+        return c.astype(c.dtype.newbyteorder("=")) if c.dtype.kind in "iub" else c
+
+    def _index(self):
+        if getattr(self, "_symbol_index", None) is None:
+            self._symbol_index = {v: i for i, v in enumerate(self.states_.tolist())}
+        return self._symbol_index
+
     def _encode_contexts(self, contexts):
         S, k = self.n_states_, self._k
         c = np.asarray(contexts)
         if c.ndim != 2 or c.shape[1] != k:
             raise ValueError(f"context: expected {k} symbols (or an (m, {k}) array), "
                              f"got shape {np.shape(contexts)}")
-        if c.size and c.dtype.kind not in "iub":
-            raise TypeError(f"context: expected integer symbols, got dtype {c.dtype}")
-        _check_range([c.ravel()], S, "context")
+        if self._identity:
+            if c.size and c.dtype.kind not in "iub":
+                raise TypeError(f"context: expected integer symbols, got dtype {c.dtype}")
+            _check_range([c.ravel()], S, "context")
+        else:
+            c = encode([c.ravel()], self.states_, "context")[0].reshape(c.shape)
         return (c.astype(np.int64) @ (S ** np.arange(k - 1, -1, -1, dtype=np.int64))
                 if k else np.zeros(c.shape[0], np.int64))
 
@@ -193,12 +370,14 @@ class MarkovChain:
 
         Parameters
         ----------
-        context : array_like of int, shape (k,) or (m, k)
-            The last k symbols, oldest first (``()`` for order 0).
+        context : array_like of symbols, shape (k,) or (m, k)
+            The last k symbols, oldest first (``()`` for order 0); a ``str``
+            is its characters (or, for order 1, one symbol of the alphabet).
 
         Returns
         -------
         ndarray of shape (S,) or (m, S)
+            Probabilities in the order of :attr:`states_`.
 
         Examples
         --------
@@ -208,7 +387,7 @@ class MarkovChain:
         array([0.4, 0.6])
         """
         self._check_fitted()
-        c = np.asarray(context)
+        c = self._context_array(context)
         single = c.ndim == 1
         rows = self._rows(self._encode_contexts(c.reshape(1, -1) if single else c))
         return rows[0] if single else rows
@@ -238,7 +417,7 @@ class MarkovChain:
 
         Parameters
         ----------
-        seq : array_like of int, or list of them
+        seq : sequence of symbols, or list of them
 
         Returns
         -------
@@ -253,8 +432,7 @@ class MarkovChain:
         True
         """
         self._check_fitted()
-        seqs = _as_sequences(seq)
-        _check_range(seqs, self.n_states_)
+        seqs = self._to_codes(_as_sequences(seq, symbols=True))
         S, k = self.n_states_, self._k
         total = 0.0
         for s in seqs:
@@ -321,7 +499,7 @@ class MarkovChain:
         >>> bool(MarkovChain(order=1).fit(x).bic(x) < MarkovChain(order=0).fit(x).bic(x))
         True
         """
-        n = sum(s.size for s in _as_sequences(seq))
+        n = sum(s.size for s in _as_sequences(seq, symbols=True))
         return -2.0 * self.log_likelihood(seq) + np.log(n) * self.n_params
 
     # -- sampling and stationarity --------------------------------------------
@@ -338,7 +516,9 @@ class MarkovChain:
 
         Returns
         -------
-        ndarray of int64, shape (n,)
+        ndarray of shape (n,)
+            int64 codes for the integer alphabet, else symbols of
+            :attr:`states_`.
 
         Examples
         --------
@@ -366,23 +546,31 @@ class MarkovChain:
         if n > k:
             _kernels.sample_chain(out, rng.random((n, 2)), k, S, alpha, self._codes,
                                   self._counts, self._ctx_codes, self._ctx_totals)
-        return out
+        return self._decode(out)
 
     def stationary_distribution(self):
-        """Stationary distribution π (π P = π) of an order-1 chain.
+        """Stationary distribution(s) π (π P = π) of an order-1 chain.
 
-        Solved as the eigenvector of ``P.T`` for the eigenvalue 1
-        (``scipy.linalg.eig``). For order 0 it is the symbol distribution.
+        The structure comes from the transition graph, not from
+        eigenvalues: the recurrent classes are the closed communication
+        classes (strongly connected components with no edge leaving them),
+        and on each the distribution is found by GTH elimination
+        (subtraction-free, accurate even for slowly mixing chains). For
+        order 0 it is the symbol distribution.
 
         Returns
         -------
-        ndarray of shape (S,)
+        ndarray of shape (S,) or (m, S)
+            1-D when the chain has one recurrent class (the stationary
+            distribution is unique). With ``m > 1`` recurrent classes, one
+            row per class, each supported on its class (classes ordered by
+            their first state in :attr:`states_`); every stationary
+            distribution is a convex combination of the rows.
 
         Raises
         ------
         ValueError
-            For order > 1, a sparse chain, or a reducible chain whose
-            stationary distribution is not unique.
+            For order > 1 or a sparse chain.
 
         Examples
         --------
@@ -390,6 +578,12 @@ class MarkovChain:
         >>> m = MarkovChain(order=1).fit([0, 1, 1, 0, 1, 1, 0])
         >>> m.stationary_distribution().round(4)
         array([0.3333, 0.6667])
+
+        Two absorbing states, two stationary distributions:
+
+        >>> MarkovChain(order=1).fit([[0, 0, 0], [1, 2, 2]]).stationary_distribution()
+        array([[1., 0., 0.],
+               [0., 0., 1.]])
         """
         self._check_fitted()
         if self._k == 0:
@@ -397,10 +591,6 @@ class MarkovChain:
         if self._k != 1 or not self.dense_:
             raise ValueError(f"stationary_distribution: needs a dense order-1 chain, got "
                              f"order={self._k}, dense={self.dense_}")
-        w, v = scipy.linalg.eig(self.transition_.T)
-        one = np.flatnonzero(np.abs(w - 1.0) < 1e-9)
-        if one.size != 1:
-            raise ValueError("stationary_distribution: the chain is reducible "
-                             f"({one.size} eigenvalues equal 1); π is not unique")
-        pi = np.abs(v[:, one[0]].real)
-        return pi / pi.sum()
+        pi = _stationary.stationary_distributions(self.transition_)
+        return pi[0] if pi.shape[0] == 1 else pi
+

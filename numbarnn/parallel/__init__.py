@@ -13,12 +13,24 @@ Dask is an optional dependency (``pip install "numbarnn[dask]"``); it is
 imported when one of these functions runs, not by ``import numbarnn``.
 
 The cluster
-    ``client=None`` starts a :class:`distributed.LocalCluster` of worker
-    processes (``n_workers``, default ``min(2, cores)``, one thread each)
-    and closes it afterwards; a :class:`distributed.Client` is used as
-    it is; a scheduler address string (``"tcp://host:8786"``) is connected
-    to, and the connection closed afterwards. Workers must be able to
-    import numbarnn and the estimator's class.
+    A :class:`distributed.Client` is used as it is; a scheduler address
+    string (``"tcp://host:8786"``) is connected to, and the connection
+    closed afterwards. ``client=None`` uses the running client when there
+    is one (inside ``with Client(...):``). Otherwise it chooses by
+    measurement: the first series runs in the calling process, timed; the
+    rest run there too (a plain loop, no Dask) unless their estimated time
+    is over twice the cost of going parallel (0.2 s per call on a cluster
+    already started; about 4 s to start one, a cost also repaid by the
+    time that earlier calls run in process would have saved), in which
+    case they go to
+    a :class:`distributed.LocalCluster` of worker processes (``n_workers``,
+    default ``min(2, cores)``, one thread each) that is started once per
+    process and closed at exit (or by :func:`close_local_clusters`). The
+    time per series is remembered per operation, estimator class and plain
+    keyword values, so later calls go straight to the cluster. Worker
+    processes are spawned: a script that may start one needs the
+    ``if __name__ == "__main__":`` guard. Workers must be able to import
+    numbarnn and the estimator's class.
 Threads
     Inside a task numbarnn uses ``threads`` threads (default 1, set with
     :func:`numbarnn.set_num_threads` on the worker and restored after), so
@@ -28,7 +40,10 @@ Threads
     parallel too.
 Failures
     An exception raised by ``fit``/``forecast``/``log_likelihood`` is caught
-    on the worker and returned as that series' result. A worker that dies
+    and returned as that series' result; so is any ``BaseException`` (a
+    ``SystemExit``), which would otherwise kill the worker and its other
+    series (in the calling process, Ctrl-C's ``KeyboardInterrupt`` still
+    stops the call). A worker that dies
     mid-task (killed, out of memory) is handled by Dask: the scheduler
     reruns its tasks elsewhere (``distributed.scheduler.allowed-failures``
     times, 3 by default) and ``retries`` reruns tasks that fail outside the
@@ -56,11 +71,13 @@ import time
 import traceback
 import uuid
 
+from . import _local
+from ._local import close_local_clusters
 from ._results import Results, SeriesResult, clone
-from ._worker import _run_batch
+from ._worker import _run_batch, run_item
 
-__all__ = ["SeriesResult", "Results", "clone", "fit_many", "forecast_many",
-           "log_likelihood_many"]
+__all__ = ["SeriesResult", "Results", "clone", "close_local_clusters", "fit_many",
+           "forecast_many", "log_likelihood_many"]
 
 
 def _distributed():
@@ -73,19 +90,16 @@ def _distributed():
 
 
 @contextlib.contextmanager
-def _client_for(client, n_workers):
+def _client_for(client):
     distributed = _distributed()
-    if client is None:
-        n = n_workers or min(2, os.cpu_count() or 1)
-        with distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                      dashboard_address=":0") as cluster, \
-                distributed.Client(cluster) as own:
+    if isinstance(client, str):
+        with distributed.Client(client, set_as_default=False) as own:
             yield own
-    elif isinstance(client, str):
-        with distributed.Client(client) as own:
-            yield own
-    else:
+    elif isinstance(client, distributed.Client):
         yield client
+    else:
+        raise TypeError(f"client: expected a distributed.Client, a scheduler address or "
+                        f"None, got {type(client).__name__}")
 
 
 def _estimators(estimators, n):
@@ -100,29 +114,85 @@ def _estimators(estimators, n):
 def _map(op, items, args, kwargs, client, n_workers, batch_size, retries, timeout, threads):
     if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
         raise ValueError(f"batch_size: expected a positive integer or None, got {batch_size!r}")
+    if n_workers is not None and (not isinstance(n_workers, int) or isinstance(n_workers, bool)
+                                  or n_workers < 1):
+        raise ValueError(f"n_workers: expected a positive integer or None, got {n_workers!r}")
     if not items:
         return Results()
-    with _client_for(client, n_workers) as c:
-        if batch_size is None:
-            workers = max(1, len(c.scheduler_info().get("workers", {})))
-            batch_size = max(1, len(items) // (8 * workers))
-        batches = [items[i:i + batch_size] for i in range(0, len(items), batch_size)]
-        tag = uuid.uuid4().hex[:12]
-        futures = c.map(_run_batch, batches, key=[f"numbarnn-{op}-{tag}-{i}"
-                                                  for i in range(len(batches))],
-                        retries=retries, pure=False, op=op, call_args=args,
-                        call_kwargs=kwargs, threads=threads)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        results = [None] * len(items)
-        try:
-            # One future at a time, in order: a result lost with its worker
-            # before it was fetched is recomputed by the scheduler meanwhile.
-            for batch, future in zip(batches, futures):
-                for r in _collect(future, batch, deadline, timeout):
-                    results[r.index] = r
-        finally:
-            c.cancel([f for f in futures if not f.done()])
-    return Results(results)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    if client is None:
+        client = _local.running_client()
+    if client is not None:
+        with _client_for(client) as c:
+            return Results(_dispatch(c, op, items, args, kwargs, batch_size, retries,
+                                     deadline, timeout, threads))
+    if n_workers is not None:  # workers asked for: the process's LocalCluster
+        return Results(_dispatch(_local.local_client(n_workers), op, items, args, kwargs,
+                                 batch_size, retries, deadline, timeout, threads))
+    # Measure, then choose: the calling process, or a LocalCluster that can repay its cost.
+    n = min(2, os.cpu_count() or 1)
+    first = next((i for i, it in enumerate(items) if not isinstance(it[1], SeriesResult)),
+                 len(items) - 1)
+    per = _local.estimate(op, items[first][1], kwargs)
+    head = []
+    running = _local.has_local_client(n)
+    if per is None:
+        # Time the first series; when that says "go parallel", time a second
+        # one too: the first call may include one-off costs (compiling or
+        # loading kernels, imports) that the others do not pay.
+        for stop in (first + 1, first + 2):  # each step runs one estimator
+            t0 = time.perf_counter()
+            head += _run_here(op, items[len(head):stop], args, kwargs, None, timeout)
+            took = time.perf_counter() - t0
+            per = took if per is None else min(per, took)
+            cost = _local.DISPATCH_S if running else _local.STARTUP_S
+            if per * (len(items) - len(head)) <= 2 * cost:
+                break
+        _local.remember(op, items[first][1], kwargs, per)
+    rest = items[len(head):]
+    work = per * len(rest)
+    if n >= 2 and rest and (work > 2 * _local.DISPATCH_S if running
+                            else _local.should_start(work, n)):
+        return Results(head + _dispatch(_local.local_client(n), op, rest, args, kwargs,
+                                        batch_size, retries, deadline, timeout, threads))
+    t0 = time.perf_counter()
+    out = head + _run_here(op, rest, args, kwargs, deadline, timeout)
+    if rest:
+        _local.remember(op, items[first][1], kwargs, (time.perf_counter() - t0) / len(rest))
+    return Results(out)
+
+
+def _run_here(op, items, args, kwargs, deadline, timeout):
+    """Run items in the calling process, in order (numbarnn's threads untouched)."""
+    out = []
+    for index, estimator, series in items:
+        if deadline is not None and time.monotonic() > deadline:
+            out.append(SeriesResult(index, error=TimeoutError(
+                f"not started within timeout={timeout} s (run in the calling process)")))
+            continue
+        out.append(run_item(op, index, estimator, series, args, kwargs, local=True))
+    return out
+
+
+def _dispatch(c, op, items, args, kwargs, batch_size, retries, deadline, timeout, threads):
+    if batch_size is None:
+        workers = max(1, len(c.scheduler_info().get("workers", {})))
+        batch_size = max(1, len(items) // (8 * workers))
+    batches = [items[i:i + batch_size] for i in range(0, len(items), batch_size)]
+    tag = uuid.uuid4().hex[:12]
+    futures = c.map(_run_batch, batches, key=[f"numbarnn-{op}-{tag}-{i}"
+                                              for i in range(len(batches))],
+                    retries=retries, pure=False, op=op, call_args=args,
+                    call_kwargs=kwargs, threads=threads)
+    results = []
+    try:
+        # One future at a time, in order: a result lost with its worker
+        # before it was fetched is recomputed by the scheduler meanwhile.
+        for batch, future in zip(batches, futures):
+            results.extend(_collect(future, batch, deadline, timeout))
+    finally:
+        c.cancel([f for f in futures if not f.done()])
+    return sorted(results, key=lambda r: r.index)
 
 
 def _collect(future, batch, deadline, timeout):
@@ -143,10 +213,16 @@ def _collect(future, batch, deadline, timeout):
 
 
 _COMMON = """client : distributed.Client or str, optional
-        The cluster to use, or a scheduler address; by default a
-        LocalCluster of ``n_workers`` processes, closed afterwards.
+        The cluster to use, or a scheduler address. By default the running
+        client (``distributed.default_client()``) when there is one;
+        otherwise the first series runs in the calling process, timed, and
+        the rest follow it there, or go to this process's LocalCluster when
+        their estimated time repays the cluster's cost (see the module
+        notes).
     n_workers : int, optional
-        Worker processes of that LocalCluster (default ``min(2, cores)``).
+        Worker processes of this process's LocalCluster; when given (and no
+        client is given or running), that cluster is always used. Default
+        ``min(2, cores)``.
     batch_size : int, optional
         Series per Dask task (default ``max(1, n // (8 * workers))``):
         amortises the task overhead for quick fits, while keeping eight
@@ -158,7 +234,9 @@ _COMMON = """client : distributed.Client or str, optional
         Seconds to wait for everything; unfinished series get a
         ``TimeoutError`` result and their tasks are cancelled.
     threads : int or None, default 1
-        numbarnn threads per task (None leaves the worker's setting)."""
+        numbarnn threads per task on a worker (None leaves the worker's
+        setting); work run in the calling process leaves numbarnn's
+        setting as it is."""
 
 
 def fit_many(estimator, series, client=None, *, n_workers=None, batch_size=None, retries=1,

@@ -1,4 +1,4 @@
-"""What runs on a Dask worker: a batch of (index, estimator, series) items.
+"""What runs on a Dask worker (or in the calling process): a batch of items.
 
 Kept apart from the client code so a worker imports only this and
 :mod:`numbarnn.parallel._results`.
@@ -26,6 +26,27 @@ def _picklable(exc):
         return RuntimeError(f"{type(exc).__name__}: {exc}")
 
 
+def run_item(op, index, estimator, series, args, kwargs, *, local=False):
+    """One series' :class:`SeriesResult`; never raises for the series' own failure.
+
+    A ``BaseException`` from the estimator (``SystemExit``, a
+    ``KeyboardInterrupt`` raised by the estimator itself, ...) is that
+    series' error too: on a worker it must not take the process, and the
+    batch-mates of the series, with it. In the calling process (``local``)
+    a ``KeyboardInterrupt`` is the user's Ctrl-C and still propagates.
+    """
+    if isinstance(estimator, SeriesResult):  # a failed fit upstream
+        return SeriesResult(index, error=estimator.error, traceback=estimator.traceback)
+    try:
+        return SeriesResult(index, value=_call(op, estimator, series, args, kwargs))
+    except KeyboardInterrupt as exc:
+        if local:
+            raise
+        return SeriesResult(index, error=_picklable(exc), traceback=traceback.format_exc())
+    except BaseException as exc:  # noqa: B036 - see the docstring
+        return SeriesResult(index, error=_picklable(exc), traceback=traceback.format_exc())
+
+
 def _run_batch(items, op, call_args, call_kwargs, threads):
     """Run ``op`` on (index, estimator, series) items; one result each."""
     old = None
@@ -33,20 +54,9 @@ def _run_batch(items, op, call_args, call_kwargs, threads):
         from numbarnn import set_num_threads
 
         old = set_num_threads(threads)
-    out = []
     try:
-        for index, estimator, series in items:
-            if isinstance(estimator, SeriesResult):  # a failed fit upstream
-                out.append(SeriesResult(index, error=estimator.error,
-                                        traceback=estimator.traceback))
-                continue
-            try:
-                out.append(SeriesResult(index, value=_call(op, estimator, series, call_args,
-                                                               call_kwargs)))
-            except Exception as exc:
-                out.append(SeriesResult(index, error=_picklable(exc),
-                                        traceback=traceback.format_exc()))
+        return [run_item(op, index, estimator, series, call_args, call_kwargs)
+                for index, estimator, series in items]
     finally:
         if old is not None:
             set_num_threads(old)
-    return out

@@ -33,6 +33,7 @@ def _doc_blocks(path):
     with open(path, encoding="utf-8") as f:
         text = f.read()
     out = []
+    chain = ""   # the plot code since the last ``:context: reset``
     for kind, body in re.findall(r"```(\{eval-rst\}|python)\n(.*?)```", text, re.S):
         if kind == "python":
             out.append(("python", body))
@@ -41,9 +42,16 @@ def _doc_blocks(path):
         if not lines[0].startswith(".. plot::"):
             continue
         i = 1
+        options = []
         while i < len(lines) and lines[i].strip().startswith(":"):   # directive options
+            options.append(lines[i].strip())
             i += 1
-        out.append(("plot", "\n".join(line[3:] for line in lines[i:]).strip() + "\n"))
+        code = "\n".join(line[3:] for line in lines[i:]).strip() + "\n"
+        # a block with ``:context:`` (not reset) continues the blocks before it on
+        # its page, as the docs build runs it: the example to copy is the chain
+        continues = any(o.startswith(":context:") and "reset" not in o for o in options)
+        chain = chain + code if continues else code
+        out.append(("plot", chain))
     return out
 
 

@@ -44,12 +44,12 @@ def gru_forward_steps(x, wxp, bx, whp, bh, hs, gx, S, gates, aux, y, Tc, trainin
     u0, u1 = ub0 * L, min(ub1 * L, H)
     for t0 in range(0, T, Tc):
         n = min(Tc, T - t0)
-        product(px, t0 * B * I, I, pgx, 0, C, n * B, pwx, p0, p1, I, pbx)
+        product(px, t0 * B * I, I, pgx, 0, C, n * B, pwx, p0, p1, I, pbx, False)
         for s in range(n):
             t = t0 + s
             prev = (t % slots) * B * Hp
             cur = ((t + 1) % slots) * B * Hp
-            product(phs, prev, Hp, pS, 0, C, B, pwh, p0, p1, H, pbh)
+            product(phs, prev, Hp, pS, 0, C, B, pwh, p0, p1, H, pbh, False)
             for b in range(B):
                 go = (s * B + b) * C
                 so = b * C
@@ -96,7 +96,7 @@ def gru_backward_steps(wbp, zb, gates, aux, hs, dy, dh, carry, dg, dgh, S, count
     u0, u1 = ub0 * L, min(ub1 * L, H)
     for t in range(T - 1, -1, -1):
         if t < T - 1:
-            product(pdgh, (t + 1) * B * C, C, pS, 0, Hp, B, pw, q0, q1, C, pzb)
+            product(pdgh, (t + 1) * B * C, C, pS, 0, Hp, B, pw, q0, q1, C, pzb, True)
         for b in range(B):
             yo = (t * B + b) * H
             so = b * Hp
@@ -122,7 +122,7 @@ def gru_backward_steps(wbp, zb, gates, aux, hs, dy, dh, carry, dg, dgh, S, count
                 vstore(pcar, u, dhp)
         if parts > 1:
             barrier_wait(pcount, parts, T - t)
-    product(pdgh, 0, C, pS, 0, Hp, B, pw, q0, q1, C, pzb)
+    product(pdgh, 0, C, pS, 0, Hp, B, pw, q0, q1, C, pzb, True)
     for b in range(B):
         for j in range(u0, u1):
             store(pdh, b * Hp + j, load(pS, b * Hp + j) + load(pcar, b * Hp + j))

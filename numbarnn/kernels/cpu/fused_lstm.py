@@ -51,12 +51,12 @@ def lstm_forward_steps(x, wxp, bx, whp, bh, hs, cs, gx, S, gates, y, Tc, trainin
     for t0 in range(0, T, Tc):
         n = min(Tc, T - t0)
         # this worker's columns of the chunk's input projections (+ both biases)
-        product(px, t0 * B * I, I, pgx, 0, C, n * B, pwx, p0, p1, I, pbx)
+        product(px, t0 * B * I, I, pgx, 0, C, n * B, pwx, p0, p1, I, pbx, False)
         for s in range(n):
             t = t0 + s
             prev = (t % slots) * B * Hp
             cur = ((t + 1) % slots) * B * Hp
-            product(phs, prev, Hp, pS, 0, C, B, pwh, p0, p1, H, pbh)
+            product(phs, prev, Hp, pS, 0, C, B, pwh, p0, p1, H, pbh, False)
             for b in range(B):
                 go = (s * B + b) * C
                 so = b * C
@@ -107,7 +107,7 @@ def lstm_backward_steps(wbp, zb, gates, cs, dy, dh, dc, dg, S, counter, ub0, ub1
     for t in range(T - 1, -1, -1):
         if t < T - 1:
             # dh_t (this worker's units) = dy_t + dg_{t+1} · W_hh[:, units]
-            product(pdg, (t + 1) * B * C, C, pS, 0, Hp, B, pw, q0, q1, C, pzb)
+            product(pdg, (t + 1) * B * C, C, pS, 0, Hp, B, pw, q0, q1, C, pzb, True)
         for b in range(B):
             yo = (t * B + b) * H
             so = b * Hp
@@ -134,4 +134,4 @@ def lstm_backward_steps(wbp, zb, gates, cs, dy, dh, dc, dg, S, counter, ub0, ub1
         if parts > 1:
             barrier_wait(pcount, parts, T - t)
     # dh0 = dg_0 · W_hh for this worker's units
-    product(pdg, 0, C, pdh, 0, Hp, B, pw, q0, q1, C, pzb)
+    product(pdg, 0, C, pdh, 0, Hp, B, pw, q0, q1, C, pzb, True)

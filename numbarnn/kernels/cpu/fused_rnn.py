@@ -26,12 +26,12 @@ def rnn_forward_steps(x, wxp, bx, whp, bh, hs, gx, S, y, act, Tc, counter, ub0, 
     u0, u1 = ub0 * L, min(ub1 * L, H)
     for t0 in range(0, T, Tc):
         n = min(Tc, T - t0)
-        product(px, t0 * B * I, I, pgx, 0, C, n * B, pwx, p0, p1, I, pbx)
+        product(px, t0 * B * I, I, pgx, 0, C, n * B, pwx, p0, p1, I, pbx, False)
         for s in range(n):
             t = t0 + s
             prev = (t % slots) * B * Hp
             cur = ((t + 1) % slots) * B * Hp
-            product(phs, prev, Hp, pS, 0, C, B, pwh, p0, p1, H, pbh)
+            product(phs, prev, Hp, pS, 0, C, B, pwh, p0, p1, H, pbh, False)
             for b in range(B):
                 go = (s * B + b) * C
                 so = b * C
@@ -65,7 +65,7 @@ def rnn_backward_steps(wbp, zb, hs, dy, dh, dg, S, act, counter, ub0, ub1, parts
     u0, u1 = ub0 * L, min(ub1 * L, H)
     for t in range(T - 1, -1, -1):
         if t < T - 1:
-            product(pdg, (t + 1) * B * C, C, pS, 0, Hp, B, pw, q0, q1, C, pzb)
+            product(pdg, (t + 1) * B * C, C, pS, 0, Hp, B, pw, q0, q1, C, pzb, True)
         for b in range(B):
             yo = (t * B + b) * H
             so = b * Hp
@@ -78,4 +78,4 @@ def rnn_backward_steps(wbp, zb, hs, dy, dh, dg, S, act, counter, ub0, ub1, parts
                 vstore(pdg, (t * B + b) * C + ub * L, vload(pdh, u) * activation_grad(h, act))
         if parts > 1:
             barrier_wait(pcount, parts, T - t)
-    product(pdg, 0, C, pdh, 0, Hp, B, pw, q0, q1, C, pzb)
+    product(pdg, 0, C, pdh, 0, Hp, B, pw, q0, q1, C, pzb, True)

@@ -26,7 +26,7 @@ All arrays are C-contiguous and indexed flat; no bounds checks.
 import numpy as np
 
 from ..._jit import inline, kernel
-from .simd import VECTOR_BYTES, lanes_of, load, ptr, vfma, vload, vsplat, vstore
+from .simd import VECTOR_BYTES, lanes_of, load, ptr, vfma, vload, vsplat, vstore, vzero
 
 #: Rows of the register tile.
 TILE_ROWS = 4
@@ -63,6 +63,75 @@ def pack_bias(b, cols, bp):
     for c in range(bp.shape[0]):
         r = cols[c]
         bp[c] = b[r] if r >= 0 else 0.0
+
+
+@inline
+def _tile8(a, ai, lda, wp, wb, K, L, bias, c, out, oi, ldo):
+    # 8 rows × 2 vectors: 16 accumulators hide the FMA latency twice over
+    W = 2 * L
+    b0 = vload(bias, c)
+    b1 = vload(bias, c + L)
+    a00, a01, a10, a11, a20, a21, a30, a31 = b0, b1, b0, b1, b0, b1, b0, b1
+    a40, a41, a50, a51, a60, a61, a70, a71 = b0, b1, b0, b1, b0, b1, b0, b1
+    h0 = ai
+    h1 = h0 + lda
+    h2 = h1 + lda
+    h3 = h2 + lda
+    h4 = h3 + lda
+    h5 = h4 + lda
+    h6 = h5 + lda
+    h7 = h6 + lda
+    for k in range(K):
+        w0 = vload(wp, wb + k * W)
+        w1 = vload(wp, wb + k * W + L)
+        x = vsplat(load(a, h0 + k))
+        a00 = vfma(x, w0, a00)
+        a01 = vfma(x, w1, a01)
+        x = vsplat(load(a, h1 + k))
+        a10 = vfma(x, w0, a10)
+        a11 = vfma(x, w1, a11)
+        x = vsplat(load(a, h2 + k))
+        a20 = vfma(x, w0, a20)
+        a21 = vfma(x, w1, a21)
+        x = vsplat(load(a, h3 + k))
+        a30 = vfma(x, w0, a30)
+        a31 = vfma(x, w1, a31)
+        x = vsplat(load(a, h4 + k))
+        a40 = vfma(x, w0, a40)
+        a41 = vfma(x, w1, a41)
+        x = vsplat(load(a, h5 + k))
+        a50 = vfma(x, w0, a50)
+        a51 = vfma(x, w1, a51)
+        x = vsplat(load(a, h6 + k))
+        a60 = vfma(x, w0, a60)
+        a61 = vfma(x, w1, a61)
+        x = vsplat(load(a, h7 + k))
+        a70 = vfma(x, w0, a70)
+        a71 = vfma(x, w1, a71)
+    o = oi + c
+    vstore(out, o, a00)
+    vstore(out, o + L, a01)
+    o += ldo
+    vstore(out, o, a10)
+    vstore(out, o + L, a11)
+    o += ldo
+    vstore(out, o, a20)
+    vstore(out, o + L, a21)
+    o += ldo
+    vstore(out, o, a30)
+    vstore(out, o + L, a31)
+    o += ldo
+    vstore(out, o, a40)
+    vstore(out, o + L, a41)
+    o += ldo
+    vstore(out, o, a50)
+    vstore(out, o + L, a51)
+    o += ldo
+    vstore(out, o, a60)
+    vstore(out, o + L, a61)
+    o += ldo
+    vstore(out, o, a70)
+    vstore(out, o + L, a71)
 
 
 @inline
@@ -145,23 +214,118 @@ def _tile1x2(a, ai, wp, wb, K, L, bias, c, out, oi):
 
 
 @inline
-def product(a, a0, lda, out, o0, ldo, rows, wp, p0, p1, K, bias):
+def _tile1x4(a, ai, wp, wb, K, L, bias, c, out, oi):
+    # one row × four panels (8 vectors): eight chains keep both FMA ports busy
+    # at B = 1, where a 2-vector tile waits on FMA latency (S1 LSTM: 4 panels)
+    W = 2 * L
+    KW = K * W
+    a0 = vload(bias, c)
+    a1 = vload(bias, c + L)
+    a2 = vload(bias, c + W)
+    a3 = vload(bias, c + W + L)
+    a4 = vload(bias, c + 2 * W)
+    a5 = vload(bias, c + 2 * W + L)
+    a6 = vload(bias, c + 3 * W)
+    a7 = vload(bias, c + 3 * W + L)
+    for k in range(K):
+        x = vsplat(load(a, ai + k))
+        o = wb + k * W
+        a0 = vfma(x, vload(wp, o), a0)
+        a1 = vfma(x, vload(wp, o + L), a1)
+        a2 = vfma(x, vload(wp, o + KW), a2)
+        a3 = vfma(x, vload(wp, o + KW + L), a3)
+        a4 = vfma(x, vload(wp, o + 2 * KW), a4)
+        a5 = vfma(x, vload(wp, o + 2 * KW + L), a5)
+        a6 = vfma(x, vload(wp, o + 3 * KW), a6)
+        a7 = vfma(x, vload(wp, o + 3 * KW + L), a7)
+    o = oi + c
+    vstore(out, o, a0)
+    vstore(out, o + L, a1)
+    vstore(out, o + W, a2)
+    vstore(out, o + W + L, a3)
+    vstore(out, o + 2 * W, a4)
+    vstore(out, o + 2 * W + L, a5)
+    vstore(out, o + 3 * W, a6)
+    vstore(out, o + 3 * W + L, a7)
+
+
+@inline
+def _tile1_split(a, ai, wp, wb, K, L, bias, c, out, oi):
+    # one row × 2 vectors with k split four ways (8 chains, summed at the end):
+    # the backward product at B = 1 has one or two panels and a long K = G·H.
+    # Its sums are in a different order from the other tiles', so only
+    # products that always give a row the same tile use it (see product)
+    W = 2 * L
+    a0 = vload(bias, c)
+    a1 = vload(bias, c + L)
+    e0 = vzero(wp)
+    e1 = e0
+    f0 = e0
+    f1 = e0
+    g0 = e0
+    g1 = e0
+    k = 0
+    while k + 4 <= K:
+        o = wb + k * W
+        x = vsplat(load(a, ai + k))
+        a0 = vfma(x, vload(wp, o), a0)
+        a1 = vfma(x, vload(wp, o + L), a1)
+        x = vsplat(load(a, ai + k + 1))
+        e0 = vfma(x, vload(wp, o + W), e0)
+        e1 = vfma(x, vload(wp, o + W + L), e1)
+        x = vsplat(load(a, ai + k + 2))
+        f0 = vfma(x, vload(wp, o + 2 * W), f0)
+        f1 = vfma(x, vload(wp, o + 2 * W + L), f1)
+        x = vsplat(load(a, ai + k + 3))
+        g0 = vfma(x, vload(wp, o + 3 * W), g0)
+        g1 = vfma(x, vload(wp, o + 3 * W + L), g1)
+        k += 4
+    while k < K:
+        x = vsplat(load(a, ai + k))
+        a0 = vfma(x, vload(wp, wb + k * W), a0)
+        a1 = vfma(x, vload(wp, wb + k * W + L), a1)
+        k += 1
+    vstore(out, oi + c, (a0 + e0) + (f0 + g0))
+    vstore(out, oi + c + L, (a1 + e1) + (f1 + g1))
+
+
+@inline
+def product(a, a0, lda, out, o0, ldo, rows, wp, p0, p1, K, bias, split):
     """out[r, c] = bias[c] + Σ_k a[r, k] w[col(c), k] for panels p0:p1.
 
     Every array operand is a pointer (:func:`simd.ptr`). Row r of ``a``
     starts at element ``a0 + r·lda``, row r of ``out`` at ``o0 + r·ldo``,
     for r < ``rows``; column c of ``out`` is packed column c (panel p covers
     columns p·2L … p·2L + 2L − 1) and ``bias`` is indexed by packed column.
+
+    Rows in tiles of 8 and 4, then one at a time. Every element is a single
+    chain of FMAs over k from its bias, whatever tile computes it, so that
+    the result of a row does not depend on the row count or the panel range
+    (a chunked inference pass and a training pass, or one worker and three,
+    give the same bits) — except with ``split``, where the single rows sum
+    k in four interleaved chains (:func:`_tile1_split`); callers use it only
+    for the per-step products, which give a row the same tile in every pass.
     """
     L = lanes_of(wp)
     W = 2 * L
+    full8 = rows - rows % 8
     full = rows - rows % TILE_ROWS
     for p in range(p0, p1):
         wb = p * K * W
-        for r in range(0, full, TILE_ROWS):
+        for r in range(0, full8, 8):
+            _tile8(a, a0 + r * lda, lda, wp, wb, K, L, bias, p * W, out, o0 + r * ldo, ldo)
+        for r in range(full8, full, TILE_ROWS):
             _tile4(a, a0 + r * lda, lda, wp, wb, K, L, bias, p * W, out, o0 + r * ldo, ldo)
     for r in range(full, rows):
         p = p0
+        if split:
+            while p < p1:
+                _tile1_split(a, a0 + r * lda, wp, p * K * W, K, L, bias, p * W, out,
+                             o0 + r * ldo)
+                p += 1
+        while p + 4 <= p1:
+            _tile1x4(a, a0 + r * lda, wp, p * K * W, K, L, bias, p * W, out, o0 + r * ldo)
+            p += 4
         while p + 2 <= p1:
             _tile1x2(a, a0 + r * lda, wp, p * K * W, K, L, bias, p * W, out, o0 + r * ldo)
             p += 2
@@ -177,4 +341,4 @@ def packed_matmul(a, wp, bias, out, p0, p1):
     (M, n_panels·2L), all C-contiguous.
     """
     M, K = a.shape
-    product(ptr(a), 0, K, ptr(out), 0, out.shape[1], M, ptr(wp), p0, p1, K, ptr(bias))
+    product(ptr(a), 0, K, ptr(out), 0, out.shape[1], M, ptr(wp), p0, p1, K, ptr(bias), False)

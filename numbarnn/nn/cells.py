@@ -16,7 +16,7 @@ import numpy as np
 
 from . import init as _init
 from ..functional import NONLINEARITIES
-from .base import Module
+from .base import Module, check_bool
 from .recurrent import _positive_int, _split_seed
 from .sequence import cell_backward, cell_forward
 
@@ -41,7 +41,7 @@ class RNNCellBase(Module):
         super().__init__(dtype)
         self.input_size = _positive_int("input_size", input_size)
         self.hidden_size = _positive_int("hidden_size", hidden_size)
-        self.bias = bool(bias)
+        self.bias = check_bool("bias", bias)
         self._config = dict(input_size=self.input_size, hidden_size=self.hidden_size,
                             bias=self.bias, **(extra or {}), dtype=self.dtype.name,
                             seed=int(seed) if isinstance(seed, numbers.Integral) else None,
@@ -54,10 +54,14 @@ class RNNCellBase(Module):
             self._add_param("bias_hh", (GH,))
         init_rng, _ = _split_seed(seed)
         _init.apply(self, "pytorch" if init is None else init, init_rng)
-        self._stack = []
 
-    def _drop_caches(self):
-        self._stack.clear()
+    @property
+    def _stack(self):
+        """The calling thread's caches of steps not yet backpropagated."""
+        local = self._local
+        if not hasattr(local, "stack"):
+            local.stack = []
+        return local.stack
 
     def _check(self, name, a, shape):
         a = self._placed(name, a)
@@ -170,14 +174,15 @@ class RNNCellBase(Module):
         ds = self._state("dstate", dstate, B)
         self._stack.pop()
         dx, d0, dw = cell_backward(self.kind, cache, None, ds)
-        for name, g in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh"), dw):
-            if g is not None:
-                if self._device == "cuda":
-                    from . import _device
+        with self._grad_lock:  # other threads may accumulate too
+            for name, g in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh"), dw):
+                if g is not None:
+                    if self._device == "cuda":
+                        from . import _device
 
-                    _device.add_into(self.grads[name], g)
-                else:
-                    self.grads[name] += g
+                        _device.add_into(self.grads[name], g)
+                    else:
+                        self.grads[name] += g
         return dx[0], (d0 if self.kind == "lstm" else d0[0])
 
     def clear_cache(self):
@@ -282,7 +287,7 @@ class GRUCell(RNNCellBase):
 
     def __init__(self, input_size, hidden_size, bias=True, reset_after=False, *,
                  dtype=np.float64, seed=None, init="pytorch"):
-        self.reset_after = bool(reset_after)
+        self.reset_after = check_bool("reset_after", reset_after)
         self._options = {"reset_after": self.reset_after}
         super().__init__(input_size, hidden_size, bias, dtype, seed, init,
                          {"reset_after": self.reset_after})

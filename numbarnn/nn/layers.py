@@ -9,6 +9,7 @@ import numbers
 import numpy as np
 
 from ..functional import NONLINEARITIES
+from .base import check_bool
 from .recurrent import RNNBase
 
 _COMMON_DOC = """
@@ -156,7 +157,7 @@ class GRU(RNNBase):
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, reset_after=False, *, dtype=np.float64,
                  seed=None, init="pytorch"):
-        self.reset_after = bool(reset_after)
+        self.reset_after = check_bool("reset_after", reset_after)
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, dtype, seed, init,
                          ({}, {"reset_after": self.reset_after}))

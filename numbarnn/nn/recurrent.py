@@ -16,7 +16,7 @@ import warnings
 import numpy as np
 
 from . import init as _init
-from .base import Module
+from .base import Module, check_bool
 from .sequence import Plan, direction_backward, direction_forward, direction_gates
 
 
@@ -65,8 +65,9 @@ class RNNBase(Module):
         self.input_size = _positive_int("input_size", input_size)
         self.hidden_size = _positive_int("hidden_size", hidden_size)
         self.num_layers = _positive_int("num_layers", num_layers)
-        self.bias, self.batch_first = bool(bias), bool(batch_first)
-        self.bidirectional = bool(bidirectional)
+        self.bias = check_bool("bias", bias)
+        self.batch_first = check_bool("batch_first", batch_first)
+        self.bidirectional = check_bool("bidirectional", bidirectional)
         if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) \
                 or not 0 <= dropout <= 1:
             raise ValueError(f"dropout must be a number in [0, 1], got {dropout!r}")
@@ -97,7 +98,15 @@ class RNNBase(Module):
                 if self.proj_size:  # PyTorch's order: after the biases
                     self._add_param("weight_hr" + s, (self.proj_size, H))
         _init.apply(self, "pytorch" if init is None else init, init_rng)
-        self._tape = None
+
+    @property
+    def _tape(self):
+        """The calling thread's record of its last training forward pass."""
+        return getattr(self._local, "tape", None)
+
+    @_tape.setter
+    def _tape(self, tape):
+        self._local.tape = tape
 
     @property
     def num_directions(self):
@@ -129,9 +138,6 @@ class RNNBase(Module):
                                       "the projection runs on the CPU only; keep the layer "
                                       "on the CPU")
 
-    def _drop_caches(self):
-        self._tape = None
-
     # -- argument checks ----------------------------------------------------
     def _check_array(self, name, a, shape):
         a = self._placed(name, a)
@@ -148,6 +154,8 @@ class RNNBase(Module):
         if lengths is None:
             return None
         arr = np.asarray(lengths)
+        if arr.size == 0 and arr.dtype.kind == "f":
+            arr = arr.astype(np.int64)  # np.asarray([]) is float64: an empty batch's lengths
         if arr.dtype.kind not in "iu":
             raise TypeError(f"lengths must be integers, got dtype {arr.dtype}")
         if arr.shape != (B,):
@@ -270,6 +278,7 @@ class RNNBase(Module):
         (see :meth:`numbarnn.nn.Module.to`); ``lengths`` and
         ``return_gates`` then raise NotImplementedError.
         """
+        return_gates = check_bool("return_gates", return_gates)
         if self._device == "cuda":
             return self._forward_device(x, state, lengths, return_gates, keep_cache)
         x = self._check_array("x", x, (None, None, self.input_size))
@@ -277,8 +286,8 @@ class RNNBase(Module):
         T, B = xt.shape[:2]
         plan = Plan(T, B, self._check_lengths(lengths, T, B))
         state0 = self._check_state("state", state, B, plan)
-        keep = self.training if keep_cache is None else bool(keep_cache)
-        training = keep or bool(return_gates)
+        keep = self.training if keep_cache is None else check_bool("keep_cache", keep_cache)
+        training = keep or return_gates
         D, H, R = self.num_directions, self.hidden_size, self._out_size
         inp = plan.sort(xt)
         records, masks, finals, in_shapes, gates = [], [], [], [], {}
@@ -323,7 +332,7 @@ class RNNBase(Module):
         T, B = xt.shape[:2]
         plan = Plan(T, B, None)
         state0 = self._device_state("state", state, B)
-        keep = self.training if keep_cache is None else bool(keep_cache)
+        keep = self.training if keep_cache is None else check_bool("keep_cache", keep_cache)
         D, R = self.num_directions, self._out_size
         inp = xt
         records, masks, finals, in_shapes = [], [], [], []
@@ -401,6 +410,8 @@ class RNNBase(Module):
         After ``.to("cuda")``, dy, dstate and the results are device arrays
         and the gradients accumulate on the GPU.
         """
+        return_dstate = check_bool("return_dstate", return_dstate)
+        retain_cache = check_bool("retain_cache", retain_cache)
         tape = self._tape
         if tape is None:
             raise RuntimeError("backward needs a forward pass that kept its cache: call "
@@ -430,10 +441,11 @@ class RNNBase(Module):
                 dx = dx_d if dx is None else dx + dx_d
                 if dw is not None:
                     s = self._suffix(layer, d)
-                    for name, gw in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh",
-                                         "weight_hr"), dw):
-                        if gw is not None:
-                            self.grads[name + s] += gw
+                    with self._grad_lock:  # other threads may accumulate too
+                        for name, gw in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh",
+                                             "weight_hr"), dw):
+                            if gw is not None:
+                                self.grads[name + s] += gw
             # the input of this layer was the previous layer's output × mask
             g = dx * tape.masks[layer - 1] if layer > 0 and tape.masks else dx
         if not retain_cache:
@@ -468,9 +480,10 @@ class RNNBase(Module):
                 # dx_d is a fresh array of the functional API's: safe to add into
                 dx = dx_d if dx is None else _device.add_into(dx, dx_d)
                 s = self._suffix(layer, d)
-                for name, gw in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh"), dw):
-                    if gw is not None:
-                        _device.add_into(self.grads[name + s], gw)
+                with self._grad_lock:
+                    for name, gw in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh"), dw):
+                        if gw is not None:
+                            _device.add_into(self.grads[name + s], gw)
             # the input of this layer was the previous layer's output × mask
             g = _device.multiply(dx, tape.masks[layer - 1]) if layer > 0 and tape.masks else dx
         if not retain_cache:

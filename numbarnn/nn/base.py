@@ -116,6 +116,17 @@ class Module:
         self._device = "cpu"
         self._init_thread_state()
 
+    @classmethod
+    def _declared_params(cls, config):
+        """``({name: shape}, dtype)`` of the parameters ``cls(**config)`` would
+        hold, validating ``config`` as the constructor does but allocating
+        nothing: :func:`numbarnn.nn.load` checks a file's arrays against it
+        before reading them."""
+        obj = cls.__new__(cls)
+        obj._dry_run = {}
+        cls.__init__(obj, **config)
+        return obj._dry_run, obj.dtype
+
     # -- threads --------------------------------------------------------------
     def _init_thread_state(self):
         # What a forward pass keeps for backward lives in thread-local
@@ -136,6 +147,10 @@ class Module:
         self._init_thread_state()
 
     def _add_param(self, name, shape):
+        dry = getattr(self, "_dry_run", None)
+        if dry is not None:  # _declared_params: record the shape, allocate nothing
+            dry[name] = tuple(int(n) for n in shape)
+            return
         self.params[name] = np.zeros(shape, self.dtype)
         self.grads[name] = np.zeros(shape, self.dtype)
 

@@ -101,13 +101,16 @@ class RNNCellBase(Module):
 
         Parameters
         ----------
-        x : ndarray, shape (B, I)
+        x : ndarray, shape (B, I), or (I,) unbatched
+            Unbatched input (PyTorch's no-batch-dimension mode) takes and
+            returns unbatched states (H,); ``backward`` then takes and
+            returns unbatched gradients.
         state : ndarray (B, H), or a pair (h, c) for LSTMCell, optional
             None means zeros.
 
         Returns
         -------
-        ndarray (B, H), or a pair (h, c) for LSTMCell
+        ndarray (B, H), or a pair (h, c) for LSTMCell ((H,) unbatched)
 
         Examples
         --------
@@ -118,6 +121,13 @@ class RNNCellBase(Module):
         >>> h.shape, len(cell._stack)
         ((2, 4), 2)
         """
+        unbatched = getattr(x, "ndim", None) == 1
+        if unbatched:  # PyTorch's no-batch-dimension mode: x (I,), states (H,)
+            if self._device == "cuda":
+                raise NotImplementedError("unbatched input is supported on the CPU only: "
+                                          "pass x as (1, I) on the GPU")
+            x = self._check("x", x, (self.input_size,))[None]
+            state = self._batch_state("state", state)
         x = self._check("x", x, (None, self.input_size))
         state = self._state("state", state, x.shape[0])
         if self._device == "cuda":  # device arrays have reshape, not None-indexing
@@ -130,8 +140,20 @@ class RNNCellBase(Module):
         _, new, cache = cell_forward(self.kind, self._options, x3, self._weights(), state,
                                      self.training)
         if self.training:
-            self._stack.append(cache)
+            self._stack.append((cache, unbatched))
+        if unbatched:
+            new = tuple(n[0] for n in new)
         return new if self.kind == "lstm" else new[0]
+
+    def _batch_state(self, name, state):
+        """An unbatched state ((H,), or a pair for LSTMCell) with a batch axis of one."""
+        if state is None:
+            return None
+        parts = state if self.kind == "lstm" and isinstance(state, (tuple, list)) \
+            else (state,)
+        out = tuple(None if s is None else self._check(name, s, (self.hidden_size,))[None]
+                    for s in parts)
+        return out if self.kind == "lstm" else out[0]
 
     __call__ = forward
 
@@ -169,8 +191,10 @@ class RNNCellBase(Module):
         if not self._stack:
             raise RuntimeError("backward needs a step run by forward in training mode; "
                                "every forward step can be backpropagated once")
-        cache = self._stack[-1]
+        cache, unbatched = self._stack[-1]
         B = cache.x.shape[1]
+        if unbatched:
+            dstate = self._batch_state("dstate", dstate)
         ds = self._state("dstate", dstate, B)
         self._stack.pop()
         dx, d0, dw = cell_backward(self.kind, cache, None, ds)
@@ -183,7 +207,10 @@ class RNNCellBase(Module):
                         _device.add_into(self.grads[name], g)
                     else:
                         self.grads[name] += g
-        return dx[0], (d0 if self.kind == "lstm" else d0[0])
+        dx = dx[0]
+        if unbatched:
+            dx, d0 = dx[0], tuple(d[0] for d in d0)
+        return dx, (d0 if self.kind == "lstm" else d0[0])
 
     def clear_cache(self):
         """Drop the caches of steps not yet backpropagated.

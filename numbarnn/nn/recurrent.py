@@ -17,6 +17,7 @@ import numpy as np
 
 from . import init as _init
 from .base import Module, check_bool
+from .masking import MaskPlan, check_mask
 from .sequence import Plan, direction_backward, direction_forward, direction_gates
 
 
@@ -37,9 +38,11 @@ def _split_seed(seed):
 class _Tape:
     """What a training forward pass keeps for ``backward``."""
 
-    def __init__(self, plan, records, masks, in_shapes, batch_first):
+    def __init__(self, plan, records, masks, in_shapes, batch_first, steps=None,
+                 unbatched=False):
         self.plan, self.records, self.masks = plan, records, masks
         self.in_shapes, self.batch_first = in_shapes, batch_first
+        self.steps, self.unbatched = steps, unbatched  # a MaskPlan with ``mask``
 
 
 class RNNBase(Module):
@@ -230,7 +233,8 @@ class RNNBase(Module):
         return plan.sort((keep * scale).astype(self.dtype))
 
     # -- forward and backward ----------------------------------------------
-    def forward(self, x, state=None, *, lengths=None, return_gates=False, keep_cache=None):
+    def forward(self, x, state=None, *, lengths=None, mask=None, return_gates=False,
+                keep_cache=None):
         """Run the layer over a batch of sequences.
 
         Parameters
@@ -279,11 +283,31 @@ class RNNBase(Module):
         ``return_gates`` then raise NotImplementedError.
         """
         return_gates = check_bool("return_gates", return_gates)
+        unbatched = getattr(x, "ndim", None) == 2
         if self._device == "cuda":
+            if mask is not None or unbatched:
+                raise NotImplementedError("mask and unbatched input are supported on the CPU "
+                                          "only: run the layer on the CPU (.to('cpu'))")
             return self._forward_device(x, state, lengths, return_gates, keep_cache)
+        if unbatched:  # PyTorch's no-batch-dimension mode: a batch of one
+            if lengths is not None:
+                raise ValueError("lengths needs batched input (T, B, I); unbatched input "
+                                 "(T, I) is one sequence of length T")
+            x = self._check_array("x", x, (None, self.input_size))
+            x = x[None] if self.batch_first else x[:, None]
+            state = self._batch_state("state", state)
         x = self._check_array("x", x, (None, None, self.input_size))
         xt = x.transpose(1, 0, 2) if self.batch_first else x
         T, B = xt.shape[:2]
+        steps = None
+        if mask is not None:
+            if lengths is not None:
+                raise ValueError("give mask or lengths, not both: lengths pads with zeros "
+                                 "(PyTorch), mask repeats the previous output (Keras)")
+            if return_gates:
+                raise ValueError("return_gates cannot be combined with mask")
+            steps = MaskPlan(check_mask(mask, T, B, self.batch_first, unbatched))
+            xt, lengths = steps.compress(xt), steps.lengths
         plan = Plan(T, B, self._check_lengths(lengths, T, B))
         state0 = self._check_state("state", state, B, plan)
         keep = self.training if keep_cache is None else check_bool("keep_cache", keep_cache)
@@ -312,9 +336,37 @@ class RNNBase(Module):
                 out = out * mask
                 masks.append(mask)
             inp = out
-        self._tape = _Tape(plan, records, masks, in_shapes, self.batch_first) if keep else None
-        result = (self._layout(inp, plan), self._pack_state(finals, plan))
-        return result + (gates,) if return_gates else result
+        self._tape = _Tape(plan, records, masks, in_shapes, self.batch_first, steps,
+                           unbatched) if keep else None
+        y = plan.unsort(inp)
+        if steps is not None:
+            y = steps.expand(y, D, R)
+        y = np.ascontiguousarray(y.transpose(1, 0, 2)) if self.batch_first else y
+        state_n = self._pack_state(finals, plan)
+        if unbatched:
+            y, state_n = self._unbatch(y), self._unbatch_state(state_n)
+            gates = {k: {n: self._unbatch(a) for n, a in g.items()} for k, g in gates.items()}
+        return (y, state_n, gates) if return_gates else (y, state_n)
+
+    # -- unbatched input ----------------------------------------------------
+    def _batch_state(self, name, state):
+        """An unbatched state ((L·D, H), or a pair) with a batch axis of one."""
+        if state is None:
+            return None
+        parts, values = self._state_parts(name, state)
+        n = self.num_layers * self.num_directions
+        out = tuple(None if v is None else
+                    self._check_array(f"{name} ({part})", v, (n, width))[:, None]
+                    for part, v, width in zip(parts, values,
+                                              (self._out_size, self.hidden_size)))
+        return out if self.kind == "lstm" else out[0]
+
+    def _unbatch(self, a):
+        return a[0] if self.batch_first else a[:, 0]
+
+    @staticmethod
+    def _unbatch_state(state):
+        return tuple(s[:, 0] for s in state) if isinstance(state, tuple) else state[:, 0]
 
     def _forward_device(self, x, state, lengths, return_gates, keep_cache):
         """:meth:`forward` on the GPU: the same passes on device arrays."""
@@ -421,12 +473,18 @@ class RNNBase(Module):
             return self._backward_device(tape, dy, dstate, return_dstate, retain_cache)
         plan, D, H = tape.plan, self.num_directions, self._out_size
         y_shape = (plan.T, plan.B, D * H)
+        if tape.unbatched:
+            if dy is not None:
+                dy = self._check_array("dy", dy, (plan.T, D * H))
+                dy = dy[None] if tape.batch_first else dy[:, None]
+            dstate = self._batch_state("dstate", dstate)
         if dy is None:
             g = np.zeros(y_shape, self.dtype)
         else:
             want = (plan.B, plan.T, D * H) if tape.batch_first else y_shape
             dy = self._check_array("dy", dy, want)
-            g = plan.sort(dy.transpose(1, 0, 2) if tape.batch_first else dy)
+            g = dy.transpose(1, 0, 2) if tape.batch_first else dy
+            g = plan.sort(g if tape.steps is None else tape.steps.reduce(g, D, H))
         dstate = self._check_state("dstate", dstate, plan.B, plan)
         dstate0 = [None] * len(dstate)
         for layer in reversed(range(self.num_layers)):
@@ -451,8 +509,13 @@ class RNNBase(Module):
         if not retain_cache:
             self._tape = None
         dx = plan.unsort(g)
+        if tape.steps is not None:
+            dx = tape.steps.uncompress(dx)
         dx = np.ascontiguousarray(dx.transpose(1, 0, 2)) if tape.batch_first else dx
-        return (dx, self._pack_state(dstate0, plan)) if return_dstate else dx
+        dstate0 = self._pack_state(dstate0, plan)
+        if tape.unbatched:
+            dx, dstate0 = self._unbatch(dx), self._unbatch_state(dstate0)
+        return (dx, dstate0) if return_dstate else dx
 
     def _backward_device(self, tape, dy, dstate, return_dstate, retain_cache):
         """:meth:`backward` on the GPU: the same passes on device arrays."""
@@ -501,12 +564,12 @@ class RNNBase(Module):
 
         Parameters
         ----------
-        x_t : ndarray, shape (B, I)
+        x_t : ndarray, shape (B, I), or (I,) unbatched
         state : like ``forward``'s, optional
 
         Returns
         -------
-        y_t : ndarray, shape (B, H) (B, P with ``proj_size``)
+        y_t : ndarray, shape (B, H) (B, P with ``proj_size``; (H,) unbatched)
         state : the new state
 
         Raises
@@ -528,6 +591,10 @@ class RNNBase(Module):
         if self.bidirectional:
             raise ValueError("step needs a unidirectional layer: the reverse direction "
                              "of a bidirectional layer reads the future")
+        if getattr(x_t, "ndim", None) == 1 and self._device == "cpu":  # unbatched (I,)
+            x_t = self._check_array("x_t", x_t, (self.input_size,))
+            y, state = self.forward(x_t[None], state)
+            return y[0], state
         x_t = self._check_array("x_t", x_t, (None, self.input_size))
         if self._device == "cuda":  # device arrays have reshape, not None-indexing
             from . import _device

@@ -7,6 +7,7 @@ reference taken with :meth:`Module.parameters` stays valid for the life of
 the module, until :meth:`Module.to` moves it to the GPU (numba device
 arrays) or back.
 """
+import numbers
 import threading
 
 import numpy as np
@@ -62,6 +63,20 @@ def check_bool(name, value):
         raise TypeError(f"{name} must be a bool (True or False), got "
                         f"{type(value).__name__} {value!r}")
     return bool(value)
+
+
+def _positive_int(name, v, minimum=1):
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral) or v < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {v!r}")
+    return int(v)
+
+
+def _split_seed(seed):
+    """Two independent generators (initialisation, dropout) from one seed."""
+    if seed is not None and not isinstance(seed, (numbers.Integral, np.random.Generator)):
+        raise TypeError(f"seed must be None, an int or a numpy Generator, got {seed!r}")
+    init_rng, dropout_rng = np.random.default_rng(seed).spawn(2)
+    return init_rng, dropout_rng
 
 
 class Module:

@@ -7,6 +7,9 @@ pushes its cache on a stack and every :meth:`backward` call pops one, so a
 hand-written loop of T forwards followed by T backwards (last step first)
 is backpropagation through time.
 
+The stack belongs to the calling thread: threads sharing one cell each
+backpropagate their own steps, and their gradients add up in ``grads``.
+
 After ``.to("cuda")`` states, inputs and gradients are device arrays (the
 functional API runs the step on the GPU).
 """
@@ -16,8 +19,7 @@ import numpy as np
 
 from . import init as _init
 from ..functional import NONLINEARITIES
-from .base import Module, check_bool
-from .recurrent import _positive_int, _split_seed
+from .base import Module, _positive_int, _split_seed, check_bool
 from .sequence import cell_backward, cell_forward
 
 

@@ -16,23 +16,9 @@ import warnings
 import numpy as np
 
 from . import init as _init
-from .base import Module, check_bool
+from .base import Module, _positive_int, _split_seed, check_bool  # noqa: F401
 from .masking import MaskPlan, check_mask
 from .sequence import Plan, direction_backward, direction_forward, direction_gates
-
-
-def _positive_int(name, v, minimum=1):
-    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral) or v < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {v!r}")
-    return int(v)
-
-
-def _split_seed(seed):
-    """Two independent generators (initialisation, dropout) from one seed."""
-    if seed is not None and not isinstance(seed, (numbers.Integral, np.random.Generator)):
-        raise TypeError(f"seed must be None, an int or a numpy Generator, got {seed!r}")
-    init_rng, dropout_rng = np.random.default_rng(seed).spawn(2)
-    return init_rng, dropout_rng
 
 
 class _Tape:
@@ -240,16 +226,31 @@ class RNNBase(Module):
         Parameters
         ----------
         x : ndarray, shape (T, B, I), or (B, T, I) with ``batch_first``
-            In the layer's dtype.
+            In the layer's dtype. Unbatched input (T, I) (PyTorch's
+            no-batch-dimension mode, whatever ``batch_first``) runs one
+            sequence: ``state``, y, the final state, and ``backward``'s
+            arguments and results then have no batch axis either
+            (y (T, D·H), h (L·D, H)).
         state : ndarray (L·D, B, H) or, for LSTM, a pair (h_0, c_0), optional
             Initial states, PyTorch's layout (row ``l·D + d`` for layer l,
             direction d); None means zeros. With ``proj_size`` P, h_0 is
             (L·D, B, P) and c_0 (L·D, B, H).
         lengths : array_like of int, shape (B,), optional
-            Valid steps of each sequence (0 ≤ length ≤ T). Outputs past a
-            sequence's length are zero, its final state is the one at its
-            last valid step (the reverse direction starts there), and
-            gradients equal those of running it alone.
+            Valid steps of each sequence (0 ≤ length ≤ T), PyTorch's packed
+            sequences. Outputs past a sequence's length are zero, its final
+            state is the one at its last valid step (the reverse direction
+            starts there), and gradients equal those of running it alone.
+        mask : array_like of bool, shape (T, B) ((B, T) with ``batch_first``, (T,) unbatched), optional
+            Keras's step mask: True marks a valid step. A masked step keeps
+            every layer's state and repeats the previous output (zeros before
+            a sequence's first valid step); masked steps may sit anywhere,
+            not only at the end. The reverse direction runs over the whole
+            time-reversed sequence and mask, as Keras's ``Bidirectional``:
+            its masked steps repeat the output of the next valid step. The
+            final state is the one after the last valid step (the first for
+            the reverse direction). Masked inputs get zero gradient.
+            Not together with ``lengths`` (a ValueError: their padding
+            differs) nor ``return_gates``.
         return_gates : bool, default False
             Also return every activation per step (see Returns).
         keep_cache : bool, optional
@@ -277,6 +278,13 @@ class RNNBase(Module):
         >>> y, (h_n, c_n) = lstm.forward(x, lengths=[7, 5, 7, 2])
         >>> y.shape, h_n.shape, bool((y[5:, 1] == 0).all())
         ((7, 4, 10), (4, 4, 5), True)
+        >>> mask = np.ones((7, 4), bool); mask[2, 0] = False  # a hole in sequence 0
+        >>> y, _ = lstm.forward(x, mask=mask)
+        >>> bool((y[2, 0, :5] == y[1, 0, :5]).all())  # the forward half repeats
+        True
+        >>> y, (h_n, c_n) = lstm.forward(x[:, 0])      # unbatched: (T, I)
+        >>> y.shape, h_n.shape
+        ((7, 10), (4, 5))
 
         After ``.to("cuda")``, x, state and the results are device arrays
         (see :meth:`numbarnn.nn.Module.to`); ``lengths`` and

@@ -82,17 +82,20 @@ def test_threads_sharing_one_layer_get_the_serial_answer(kind):
         expected_dx.append(serial.backward(dy))
     layer = _make(kind)
     got = [[None] * rounds for _ in range(n_threads)]
-    barrier = threading.Barrier(n_threads)
+    barrier = threading.Barrier(n_threads, timeout=60)  # a failing thread breaks it
     errors = []
 
     def work(k):
         try:
-            barrier.wait()
             for r in range(rounds):
+                barrier.wait()
                 layer.forward(xs[k])
+                if r % 2 == 0:  # every forward before any backward: the worst interleaving
+                    barrier.wait()
                 got[k][r] = layer.backward(dys[k])
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
+            barrier.abort()
 
     threads = [threading.Thread(target=work, args=(k,)) for k in range(n_threads)]
     for t in threads:

@@ -240,8 +240,9 @@ class RNNBase(Module):
             sequences. Outputs past a sequence's length are zero, its final
             state is the one at its last valid step (the reverse direction
             starts there), and gradients equal those of running it alone.
-        mask : array_like of bool, shape (T, B) ((B, T) with ``batch_first``, (T,) unbatched), optional
-            Keras's step mask: True marks a valid step. A masked step keeps
+        mask : array_like of bool, shape (T, B), optional
+            Keras's step mask over x's two leading axes ((B, T) with
+            ``batch_first``, (T,) unbatched): True marks a valid step. A masked step keeps
             every layer's state and repeats the previous output (zeros before
             a sequence's first valid step); masked steps may sit anywhere,
             not only at the end. The reverse direction runs over the whole

@@ -109,6 +109,8 @@ def _tmp_name(directory, base):
 
 
 def _pid_alive(pid):
+    if os.name != "posix":  # Windows' os.kill(pid, 0) would terminate the process
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -4,6 +4,8 @@
   exact backpropagation through time (CPU kernels; GPU arrays run on CUDA).
 - ``RNN``, ``LSTM``, ``GRU`` and their cells: PyTorch-like layers.
 - ``numbarnn.train``: losses, optimizers, truncated BPTT, ``fit``.
+- ``save(obj, path)`` / ``load(path)``: any layer, cell or model, to and
+  from one verified ``.npz`` file; ``load`` returns whatever was saved.
 - ``MarkovChain``, ``AutoRegressive``, ``LatentAR``: models whose
   ``log_likelihood`` share one scale; ``numbarnn.datasets``,
   ``numbarnn.diagnostics``.
@@ -17,6 +19,11 @@ Examples
 >>> from numbarnn import functional
 >>> callable(functional.lstm_forward), numbarnn.LSTM.__name__
 (True, 'LSTM')
+>>> import os, tempfile
+>>> path = os.path.join(tempfile.mkdtemp(), "gru.npz")
+>>> numbarnn.save(numbarnn.GRU(2, 3, seed=0), path)
+>>> type(numbarnn.load(path)).__name__
+'GRU'
 """
 import importlib
 
@@ -31,6 +38,7 @@ _LAZY = {
     "RNNCell": "numbarnn.nn", "LSTMCell": "numbarnn.nn", "GRUCell": "numbarnn.nn",
     "MarkovChain": "numbarnn.models", "AutoRegressive": "numbarnn.models",
     "LatentAR": "numbarnn.models",
+    "save": "numbarnn.nn.serialize", "load": "numbarnn.nn.serialize",
     "nn": None, "train": None, "models": None, "datasets": None, "diagnostics": None,
     "interop": None, "parallel": None,
 }

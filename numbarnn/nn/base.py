@@ -7,6 +7,9 @@ reference taken with :meth:`Module.parameters` stays valid for the life of
 the module, until :meth:`Module.to` moves it to the GPU (numba device
 arrays) or back.
 """
+import numbers
+import threading
+
 import numpy as np
 
 from ..functional.checks import is_device_array
@@ -18,14 +21,62 @@ FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def as_float_dtype(dtype):
-    """``dtype`` as a numpy float32/float64 dtype, or a TypeError."""
+    """``dtype`` as a numpy float32/float64 dtype, or a TypeError.
+
+    Examples
+    --------
+    >>> from numbarnn.nn.base import as_float_dtype
+    >>> as_float_dtype("float32")
+    dtype('float32')
+    >>> as_float_dtype("floaty")
+    Traceback (most recent call last):
+    TypeError: dtype must be float32 or float64, got 'floaty'
+    """
     try:
         dt = np.dtype(dtype)
-    except TypeError:
+    except (TypeError, ValueError):
         dt = None
-    if dt not in FLOAT_DTYPES:
+    # ``dt in FLOAT_DTYPES`` would compare with ==, and numpy 2 finds
+    # np.dtype("f8") == None true: a failed parse must not match anything
+    if dtype is None or dt is None or not any(dt == f for f in FLOAT_DTYPES):
         raise TypeError(f"dtype must be float32 or float64, got {dtype!r}")
     return dt
+
+
+def check_bool(name, value):
+    """``value`` as a Python bool if it is a real boolean, else a TypeError.
+
+    Only ``bool`` and ``numpy.bool_`` pass, as in PyTorch: ``bool("False")``
+    is True, so converting would silently invert a flag given as a string.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numbarnn.nn.base import check_bool
+    >>> check_bool("batch_first", np.bool_(True))
+    True
+    >>> check_bool("batch_first", "False")
+    Traceback (most recent call last):
+    TypeError: batch_first must be a bool (True or False), got str 'False'
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool (True or False), got "
+                        f"{type(value).__name__} {value!r}")
+    return bool(value)
+
+
+def _positive_int(name, v, minimum=1):
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral) or v < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {v!r}")
+    return int(v)
+
+
+def _split_seed(seed):
+    """Two independent generators (initialisation, dropout) from one seed."""
+    if seed is not None and not isinstance(seed, (numbers.Integral, np.random.Generator)):
+        raise TypeError(f"seed must be None, an int or a numpy Generator, got {seed!r}")
+    init_rng, dropout_rng = np.random.default_rng(seed).spawn(2)
+    return init_rng, dropout_rng
 
 
 class Module:
@@ -34,6 +85,16 @@ class Module:
     Subclasses call :meth:`_add_param` in their constructor and record their
     constructor arguments in ``self._config`` (what :meth:`save` writes and
     :meth:`load` uses to rebuild the module).
+
+    Threads: one module may be shared by several threads, in training mode
+    too. What a forward pass keeps for ``backward`` belongs to the thread
+    that ran it, so each thread's ``backward`` answers for its own
+    ``forward``, exactly as if the threads had run one after another, and
+    their gradients add up in ``grads`` (as in PyTorch). Keep the updates
+    (optimizer steps, :meth:`zero_grad`, :meth:`load_state_dict`, :meth:`to`)
+    out of the threads' forward/backward windows: a parameter changed in the
+    middle of another thread's pass changes that pass, as it would in
+    PyTorch.
 
     Attributes
     ----------
@@ -68,8 +129,43 @@ class Module:
         self.training = True
         self._config = {}
         self._device = "cpu"
+        self._init_thread_state()
+
+    @classmethod
+    def _declared_params(cls, config):
+        """``({name: shape}, dtype)`` of the parameters ``cls(**config)`` would
+        hold, validating ``config`` as the constructor does but allocating
+        nothing: :func:`numbarnn.nn.load` checks a file's arrays against it
+        before reading them."""
+        obj = cls.__new__(cls)
+        obj._dry_run = {}
+        cls.__init__(obj, **config)
+        return obj._dry_run, obj.dtype
+
+    # -- threads --------------------------------------------------------------
+    def _init_thread_state(self):
+        # What a forward pass keeps for backward lives in thread-local
+        # storage, so threads sharing one module each backpropagate their own
+        # forward pass; the lock makes the accumulation into ``grads`` atomic.
+        self._local = threading.local()
+        self._grad_lock = threading.Lock()
+
+    def __getstate__(self):
+        # copies and pickles start with no pending forward passes
+        state = self.__dict__.copy()
+        state.pop("_local", None)
+        state.pop("_grad_lock", None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._init_thread_state()
 
     def _add_param(self, name, shape):
+        dry = getattr(self, "_dry_run", None)
+        if dry is not None:  # _declared_params: record the shape, allocate nothing
+            dry[name] = tuple(int(n) for n in shape)
+            return
         self.params[name] = np.zeros(shape, self.dtype)
         self.grads[name] = np.zeros(shape, self.dtype)
 
@@ -156,7 +252,9 @@ class Module:
         """Raise NotImplementedError when the module cannot run on the GPU."""
 
     def _drop_caches(self):
-        """Forget forward passes kept for backward (their arrays are on the old device)."""
+        """Forget forward passes kept for backward, in every thread (their
+        arrays are on the old device)."""
+        self._local = threading.local()
 
     def _placed(self, name, a):
         """``a`` on the module's side: a numpy array on the CPU, a numba device
@@ -242,7 +340,7 @@ class Module:
         >>> numbarnn.LSTM(2, 3, seed=0).eval().train().training
         True
         """
-        self.training = bool(mode)
+        self.training = check_bool("mode", mode)
         return self
 
     def eval(self):

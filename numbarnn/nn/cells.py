@@ -7,6 +7,9 @@ pushes its cache on a stack and every :meth:`backward` call pops one, so a
 hand-written loop of T forwards followed by T backwards (last step first)
 is backpropagation through time.
 
+The stack belongs to the calling thread: threads sharing one cell each
+backpropagate their own steps, and their gradients add up in ``grads``.
+
 After ``.to("cuda")`` states, inputs and gradients are device arrays (the
 functional API runs the step on the GPU).
 """
@@ -16,8 +19,7 @@ import numpy as np
 
 from . import init as _init
 from ..functional import NONLINEARITIES
-from .base import Module
-from .recurrent import _positive_int, _split_seed
+from .base import Module, _positive_int, _split_seed, check_bool
 from .sequence import cell_backward, cell_forward
 
 
@@ -41,7 +43,7 @@ class RNNCellBase(Module):
         super().__init__(dtype)
         self.input_size = _positive_int("input_size", input_size)
         self.hidden_size = _positive_int("hidden_size", hidden_size)
-        self.bias = bool(bias)
+        self.bias = check_bool("bias", bias)
         self._config = dict(input_size=self.input_size, hidden_size=self.hidden_size,
                             bias=self.bias, **(extra or {}), dtype=self.dtype.name,
                             seed=int(seed) if isinstance(seed, numbers.Integral) else None,
@@ -54,10 +56,14 @@ class RNNCellBase(Module):
             self._add_param("bias_hh", (GH,))
         init_rng, _ = _split_seed(seed)
         _init.apply(self, "pytorch" if init is None else init, init_rng)
-        self._stack = []
 
-    def _drop_caches(self):
-        self._stack.clear()
+    @property
+    def _stack(self):
+        """The calling thread's caches of steps not yet backpropagated."""
+        local = self._local
+        if not hasattr(local, "stack"):
+            local.stack = []
+        return local.stack
 
     def _check(self, name, a, shape):
         a = self._placed(name, a)
@@ -97,13 +103,16 @@ class RNNCellBase(Module):
 
         Parameters
         ----------
-        x : ndarray, shape (B, I)
+        x : ndarray, shape (B, I), or (I,) unbatched
+            Unbatched input (PyTorch's no-batch-dimension mode) takes and
+            returns unbatched states (H,); ``backward`` then takes and
+            returns unbatched gradients.
         state : ndarray (B, H), or a pair (h, c) for LSTMCell, optional
             None means zeros.
 
         Returns
         -------
-        ndarray (B, H), or a pair (h, c) for LSTMCell
+        ndarray (B, H), or a pair (h, c) for LSTMCell ((H,) unbatched)
 
         Examples
         --------
@@ -114,6 +123,13 @@ class RNNCellBase(Module):
         >>> h.shape, len(cell._stack)
         ((2, 4), 2)
         """
+        unbatched = getattr(x, "ndim", None) == 1
+        if unbatched:  # PyTorch's no-batch-dimension mode: x (I,), states (H,)
+            if self._device == "cuda":
+                raise NotImplementedError("unbatched input is supported on the CPU only: "
+                                          "pass x as (1, I) on the GPU")
+            x = self._check("x", x, (self.input_size,))[None]
+            state = self._batch_state("state", state)
         x = self._check("x", x, (None, self.input_size))
         state = self._state("state", state, x.shape[0])
         if self._device == "cuda":  # device arrays have reshape, not None-indexing
@@ -126,8 +142,20 @@ class RNNCellBase(Module):
         _, new, cache = cell_forward(self.kind, self._options, x3, self._weights(), state,
                                      self.training)
         if self.training:
-            self._stack.append(cache)
+            self._stack.append((cache, unbatched))
+        if unbatched:
+            new = tuple(n[0] for n in new)
         return new if self.kind == "lstm" else new[0]
+
+    def _batch_state(self, name, state):
+        """An unbatched state ((H,), or a pair for LSTMCell) with a batch axis of one."""
+        if state is None:
+            return None
+        parts = state if self.kind == "lstm" and isinstance(state, (tuple, list)) \
+            else (state,)
+        out = tuple(None if s is None else self._check(name, s, (self.hidden_size,))[None]
+                    for s in parts)
+        return out if self.kind == "lstm" else out[0]
 
     __call__ = forward
 
@@ -165,20 +193,26 @@ class RNNCellBase(Module):
         if not self._stack:
             raise RuntimeError("backward needs a step run by forward in training mode; "
                                "every forward step can be backpropagated once")
-        cache = self._stack[-1]
+        cache, unbatched = self._stack[-1]
         B = cache.x.shape[1]
+        if unbatched:
+            dstate = self._batch_state("dstate", dstate)
         ds = self._state("dstate", dstate, B)
         self._stack.pop()
         dx, d0, dw = cell_backward(self.kind, cache, None, ds)
-        for name, g in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh"), dw):
-            if g is not None:
-                if self._device == "cuda":
-                    from . import _device
+        with self._grad_lock:  # other threads may accumulate too
+            for name, g in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh"), dw):
+                if g is not None:
+                    if self._device == "cuda":
+                        from . import _device
 
-                    _device.add_into(self.grads[name], g)
-                else:
-                    self.grads[name] += g
-        return dx[0], (d0 if self.kind == "lstm" else d0[0])
+                        _device.add_into(self.grads[name], g)
+                    else:
+                        self.grads[name] += g
+        dx = dx[0]
+        if unbatched:
+            dx, d0 = dx[0], tuple(d[0] for d in d0)
+        return dx, (d0 if self.kind == "lstm" else d0[0])
 
     def clear_cache(self):
         """Drop the caches of steps not yet backpropagated.
@@ -282,7 +316,7 @@ class GRUCell(RNNCellBase):
 
     def __init__(self, input_size, hidden_size, bias=True, reset_after=False, *,
                  dtype=np.float64, seed=None, init="pytorch"):
-        self.reset_after = bool(reset_after)
+        self.reset_after = check_bool("reset_after", reset_after)
         self._options = {"reset_after": self.reset_after}
         super().__init__(input_size, hidden_size, bias, dtype, seed, init,
                          {"reset_after": self.reset_after})

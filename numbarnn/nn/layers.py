@@ -9,6 +9,7 @@ import numbers
 import numpy as np
 
 from ..functional import NONLINEARITIES
+from .base import check_bool
 from .recurrent import RNNBase
 
 _COMMON_DOC = """
@@ -53,6 +54,20 @@ _COMMON_DOC = """
         columns of ``weight_hh`` and of the input of layers k > 0 becomes P.
     dropout_rng : numpy.random.Generator
         Where dropout masks come from; replace it to fix the masks.
+
+    Notes
+    -----
+    Flags (``bias``, ``batch_first``, ``bidirectional``{flags}) must be real
+    booleans (``bool`` or ``numpy.bool_``): anything else is a TypeError,
+    as in PyTorch.
+
+    Threads: one layer may be shared by several threads, in training mode
+    too. Each thread's ``backward`` uses the record of that thread's own
+    last ``forward``, so every thread gets the answer it would get alone
+    and the gradients of all threads add up in ``grads``, as in PyTorch.
+    Update the parameters (an optimizer step) only between the threads'
+    passes. Dropout masks come from the shared ``dropout_rng``, so which
+    thread draws which mask depends on timing.
 """
 
 
@@ -67,6 +82,7 @@ class RNN(RNNBase):
     >>> y.shape, h_n.shape
     ((5, 2, 4), (2, 2, 4))
     """.format(doc=_COMMON_DOC.format(
+        flags="",
         extra="nonlinearity : {\"tanh\", \"relu\", \"sigmoid\"}, default \"tanh\"\n"
               "        φ (PyTorch has no sigmoid RNN).\n    ",
         tail=""))
@@ -105,6 +121,7 @@ class LSTM(RNNBase):
     >>> y.shape, h_n.shape, c_n.shape, proj.params["weight_hr_l0"].shape
     ((5, 2, 2), (1, 2, 2), (1, 2, 4), (2, 4))
     """.format(doc=_COMMON_DOC.format(
+        flags="",
         extra="",
         tail="proj_size : int, default 0\n        If > 0 (and < hidden_size), "
              "PyTorch's projection: h_t = w_hr (o_t ⊙ tanh(c_t)),\n"
@@ -145,6 +162,7 @@ class GRU(RNNBase):
     >>> y.shape, h_n.shape
     ((5, 2, 4), (3, 2, 4))
     """.format(doc=_COMMON_DOC.format(
+        flags=", ``reset_after``",
         extra="",
         tail="reset_after : bool, default False\n        False: the reset gate "
              "scales h before the candidate's recurrent product. True: the\n"
@@ -156,7 +174,7 @@ class GRU(RNNBase):
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, reset_after=False, *, dtype=np.float64,
                  seed=None, init="pytorch"):
-        self.reset_after = bool(reset_after)
+        self.reset_after = check_bool("reset_after", reset_after)
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, dtype, seed, init,
                          ({}, {"reset_after": self.reset_after}))

@@ -16,30 +16,19 @@ import warnings
 import numpy as np
 
 from . import init as _init
-from .base import Module
+from .base import Module, _positive_int, _split_seed, check_bool  # noqa: F401
+from .masking import MaskPlan, check_mask
 from .sequence import Plan, direction_backward, direction_forward, direction_gates
-
-
-def _positive_int(name, v, minimum=1):
-    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral) or v < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {v!r}")
-    return int(v)
-
-
-def _split_seed(seed):
-    """Two independent generators (initialisation, dropout) from one seed."""
-    if seed is not None and not isinstance(seed, (numbers.Integral, np.random.Generator)):
-        raise TypeError(f"seed must be None, an int or a numpy Generator, got {seed!r}")
-    init_rng, dropout_rng = np.random.default_rng(seed).spawn(2)
-    return init_rng, dropout_rng
 
 
 class _Tape:
     """What a training forward pass keeps for ``backward``."""
 
-    def __init__(self, plan, records, masks, in_shapes, batch_first):
+    def __init__(self, plan, records, masks, in_shapes, batch_first, steps=None,
+                 unbatched=False):
         self.plan, self.records, self.masks = plan, records, masks
         self.in_shapes, self.batch_first = in_shapes, batch_first
+        self.steps, self.unbatched = steps, unbatched  # a MaskPlan with ``mask``
 
 
 class RNNBase(Module):
@@ -65,8 +54,9 @@ class RNNBase(Module):
         self.input_size = _positive_int("input_size", input_size)
         self.hidden_size = _positive_int("hidden_size", hidden_size)
         self.num_layers = _positive_int("num_layers", num_layers)
-        self.bias, self.batch_first = bool(bias), bool(batch_first)
-        self.bidirectional = bool(bidirectional)
+        self.bias = check_bool("bias", bias)
+        self.batch_first = check_bool("batch_first", batch_first)
+        self.bidirectional = check_bool("bidirectional", bidirectional)
         if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) \
                 or not 0 <= dropout <= 1:
             raise ValueError(f"dropout must be a number in [0, 1], got {dropout!r}")
@@ -97,7 +87,15 @@ class RNNBase(Module):
                 if self.proj_size:  # PyTorch's order: after the biases
                     self._add_param("weight_hr" + s, (self.proj_size, H))
         _init.apply(self, "pytorch" if init is None else init, init_rng)
-        self._tape = None
+
+    @property
+    def _tape(self):
+        """The calling thread's record of its last training forward pass."""
+        return getattr(self._local, "tape", None)
+
+    @_tape.setter
+    def _tape(self, tape):
+        self._local.tape = tape
 
     @property
     def num_directions(self):
@@ -129,9 +127,6 @@ class RNNBase(Module):
                                       "the projection runs on the CPU only; keep the layer "
                                       "on the CPU")
 
-    def _drop_caches(self):
-        self._tape = None
-
     # -- argument checks ----------------------------------------------------
     def _check_array(self, name, a, shape):
         a = self._placed(name, a)
@@ -148,6 +143,8 @@ class RNNBase(Module):
         if lengths is None:
             return None
         arr = np.asarray(lengths)
+        if arr.size == 0 and arr.dtype.kind == "f":
+            arr = arr.astype(np.int64)  # np.asarray([]) is float64: an empty batch's lengths
         if arr.dtype.kind not in "iu":
             raise TypeError(f"lengths must be integers, got dtype {arr.dtype}")
         if arr.shape != (B,):
@@ -222,22 +219,39 @@ class RNNBase(Module):
         return plan.sort((keep * scale).astype(self.dtype))
 
     # -- forward and backward ----------------------------------------------
-    def forward(self, x, state=None, *, lengths=None, return_gates=False, keep_cache=None):
+    def forward(self, x, state=None, *, lengths=None, mask=None, return_gates=False,
+                keep_cache=None):
         """Run the layer over a batch of sequences.
 
         Parameters
         ----------
         x : ndarray, shape (T, B, I), or (B, T, I) with ``batch_first``
-            In the layer's dtype.
+            In the layer's dtype. Unbatched input (T, I) (PyTorch's
+            no-batch-dimension mode, whatever ``batch_first``) runs one
+            sequence: ``state``, y, the final state, and ``backward``'s
+            arguments and results then have no batch axis either
+            (y (T, D·H), h (L·D, H)).
         state : ndarray (L·D, B, H) or, for LSTM, a pair (h_0, c_0), optional
             Initial states, PyTorch's layout (row ``l·D + d`` for layer l,
             direction d); None means zeros. With ``proj_size`` P, h_0 is
             (L·D, B, P) and c_0 (L·D, B, H).
         lengths : array_like of int, shape (B,), optional
-            Valid steps of each sequence (0 ≤ length ≤ T). Outputs past a
-            sequence's length are zero, its final state is the one at its
-            last valid step (the reverse direction starts there), and
-            gradients equal those of running it alone.
+            Valid steps of each sequence (0 ≤ length ≤ T), PyTorch's packed
+            sequences. Outputs past a sequence's length are zero, its final
+            state is the one at its last valid step (the reverse direction
+            starts there), and gradients equal those of running it alone.
+        mask : array_like of bool, shape (T, B), optional
+            Keras's step mask over x's two leading axes ((B, T) with
+            ``batch_first``, (T,) unbatched): True marks a valid step. A masked step keeps
+            every layer's state and repeats the previous output (zeros before
+            a sequence's first valid step); masked steps may sit anywhere,
+            not only at the end. The reverse direction runs over the whole
+            time-reversed sequence and mask, as Keras's ``Bidirectional``:
+            its masked steps repeat the output of the next valid step. The
+            final state is the one after the last valid step (the first for
+            the reverse direction). Masked inputs get zero gradient.
+            Not together with ``lengths`` (a ValueError: their padding
+            differs) nor ``return_gates``.
         return_gates : bool, default False
             Also return every activation per step (see Returns).
         keep_cache : bool, optional
@@ -265,20 +279,48 @@ class RNNBase(Module):
         >>> y, (h_n, c_n) = lstm.forward(x, lengths=[7, 5, 7, 2])
         >>> y.shape, h_n.shape, bool((y[5:, 1] == 0).all())
         ((7, 4, 10), (4, 4, 5), True)
+        >>> mask = np.ones((7, 4), bool); mask[2, 0] = False  # a hole in sequence 0
+        >>> y, _ = lstm.forward(x, mask=mask)
+        >>> bool((y[2, 0, :5] == y[1, 0, :5]).all())  # the forward half repeats
+        True
+        >>> y, (h_n, c_n) = lstm.forward(x[:, 0])      # unbatched: (T, I)
+        >>> y.shape, h_n.shape
+        ((7, 10), (4, 5))
 
         After ``.to("cuda")``, x, state and the results are device arrays
         (see :meth:`numbarnn.nn.Module.to`); ``lengths`` and
         ``return_gates`` then raise NotImplementedError.
         """
+        return_gates = check_bool("return_gates", return_gates)
+        unbatched = getattr(x, "ndim", None) == 2
         if self._device == "cuda":
+            if mask is not None or unbatched:
+                raise NotImplementedError("mask and unbatched input are supported on the CPU "
+                                          "only: run the layer on the CPU (.to('cpu'))")
             return self._forward_device(x, state, lengths, return_gates, keep_cache)
+        if unbatched:  # PyTorch's no-batch-dimension mode: a batch of one
+            if lengths is not None:
+                raise ValueError("lengths needs batched input (T, B, I); unbatched input "
+                                 "(T, I) is one sequence of length T")
+            x = self._check_array("x", x, (None, self.input_size))
+            x = x[None] if self.batch_first else x[:, None]
+            state = self._batch_state("state", state)
         x = self._check_array("x", x, (None, None, self.input_size))
         xt = x.transpose(1, 0, 2) if self.batch_first else x
         T, B = xt.shape[:2]
+        steps = None
+        if mask is not None:
+            if lengths is not None:
+                raise ValueError("give mask or lengths, not both: lengths pads with zeros "
+                                 "(PyTorch), mask repeats the previous output (Keras)")
+            if return_gates:
+                raise ValueError("return_gates cannot be combined with mask")
+            steps = MaskPlan(check_mask(mask, T, B, self.batch_first, unbatched))
+            xt, lengths = steps.compress(xt), steps.lengths
         plan = Plan(T, B, self._check_lengths(lengths, T, B))
         state0 = self._check_state("state", state, B, plan)
-        keep = self.training if keep_cache is None else bool(keep_cache)
-        training = keep or bool(return_gates)
+        keep = self.training if keep_cache is None else check_bool("keep_cache", keep_cache)
+        training = keep or return_gates
         D, H, R = self.num_directions, self.hidden_size, self._out_size
         inp = plan.sort(xt)
         records, masks, finals, in_shapes, gates = [], [], [], [], {}
@@ -303,9 +345,37 @@ class RNNBase(Module):
                 out = out * mask
                 masks.append(mask)
             inp = out
-        self._tape = _Tape(plan, records, masks, in_shapes, self.batch_first) if keep else None
-        result = (self._layout(inp, plan), self._pack_state(finals, plan))
-        return result + (gates,) if return_gates else result
+        self._tape = _Tape(plan, records, masks, in_shapes, self.batch_first, steps,
+                           unbatched) if keep else None
+        y = plan.unsort(inp)
+        if steps is not None:
+            y = steps.expand(y, D, R)
+        y = np.ascontiguousarray(y.transpose(1, 0, 2)) if self.batch_first else y
+        state_n = self._pack_state(finals, plan)
+        if unbatched:
+            y, state_n = self._unbatch(y), self._unbatch_state(state_n)
+            gates = {k: {n: self._unbatch(a) for n, a in g.items()} for k, g in gates.items()}
+        return (y, state_n, gates) if return_gates else (y, state_n)
+
+    # -- unbatched input ----------------------------------------------------
+    def _batch_state(self, name, state):
+        """An unbatched state ((L·D, H), or a pair) with a batch axis of one."""
+        if state is None:
+            return None
+        parts, values = self._state_parts(name, state)
+        n = self.num_layers * self.num_directions
+        out = tuple(None if v is None else
+                    self._check_array(f"{name} ({part})", v, (n, width))[:, None]
+                    for part, v, width in zip(parts, values,
+                                              (self._out_size, self.hidden_size)))
+        return out if self.kind == "lstm" else out[0]
+
+    def _unbatch(self, a):
+        return a[0] if self.batch_first else a[:, 0]
+
+    @staticmethod
+    def _unbatch_state(state):
+        return tuple(s[:, 0] for s in state) if isinstance(state, tuple) else state[:, 0]
 
     def _forward_device(self, x, state, lengths, return_gates, keep_cache):
         """:meth:`forward` on the GPU: the same passes on device arrays."""
@@ -323,7 +393,7 @@ class RNNBase(Module):
         T, B = xt.shape[:2]
         plan = Plan(T, B, None)
         state0 = self._device_state("state", state, B)
-        keep = self.training if keep_cache is None else bool(keep_cache)
+        keep = self.training if keep_cache is None else check_bool("keep_cache", keep_cache)
         D, R = self.num_directions, self._out_size
         inp = xt
         records, masks, finals, in_shapes = [], [], [], []
@@ -401,6 +471,8 @@ class RNNBase(Module):
         After ``.to("cuda")``, dy, dstate and the results are device arrays
         and the gradients accumulate on the GPU.
         """
+        return_dstate = check_bool("return_dstate", return_dstate)
+        retain_cache = check_bool("retain_cache", retain_cache)
         tape = self._tape
         if tape is None:
             raise RuntimeError("backward needs a forward pass that kept its cache: call "
@@ -410,12 +482,18 @@ class RNNBase(Module):
             return self._backward_device(tape, dy, dstate, return_dstate, retain_cache)
         plan, D, H = tape.plan, self.num_directions, self._out_size
         y_shape = (plan.T, plan.B, D * H)
+        if tape.unbatched:
+            if dy is not None:
+                dy = self._check_array("dy", dy, (plan.T, D * H))
+                dy = dy[None] if tape.batch_first else dy[:, None]
+            dstate = self._batch_state("dstate", dstate)
         if dy is None:
             g = np.zeros(y_shape, self.dtype)
         else:
             want = (plan.B, plan.T, D * H) if tape.batch_first else y_shape
             dy = self._check_array("dy", dy, want)
-            g = plan.sort(dy.transpose(1, 0, 2) if tape.batch_first else dy)
+            g = dy.transpose(1, 0, 2) if tape.batch_first else dy
+            g = plan.sort(g if tape.steps is None else tape.steps.reduce(g, D, H))
         dstate = self._check_state("dstate", dstate, plan.B, plan)
         dstate0 = [None] * len(dstate)
         for layer in reversed(range(self.num_layers)):
@@ -430,17 +508,23 @@ class RNNBase(Module):
                 dx = dx_d if dx is None else dx + dx_d
                 if dw is not None:
                     s = self._suffix(layer, d)
-                    for name, gw in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh",
-                                         "weight_hr"), dw):
-                        if gw is not None:
-                            self.grads[name + s] += gw
+                    with self._grad_lock:  # other threads may accumulate too
+                        for name, gw in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh",
+                                             "weight_hr"), dw):
+                            if gw is not None:
+                                self.grads[name + s] += gw
             # the input of this layer was the previous layer's output × mask
             g = dx * tape.masks[layer - 1] if layer > 0 and tape.masks else dx
         if not retain_cache:
             self._tape = None
         dx = plan.unsort(g)
+        if tape.steps is not None:
+            dx = tape.steps.uncompress(dx)
         dx = np.ascontiguousarray(dx.transpose(1, 0, 2)) if tape.batch_first else dx
-        return (dx, self._pack_state(dstate0, plan)) if return_dstate else dx
+        dstate0 = self._pack_state(dstate0, plan)
+        if tape.unbatched:
+            dx, dstate0 = self._unbatch(dx), self._unbatch_state(dstate0)
+        return (dx, dstate0) if return_dstate else dx
 
     def _backward_device(self, tape, dy, dstate, return_dstate, retain_cache):
         """:meth:`backward` on the GPU: the same passes on device arrays."""
@@ -468,9 +552,10 @@ class RNNBase(Module):
                 # dx_d is a fresh array of the functional API's: safe to add into
                 dx = dx_d if dx is None else _device.add_into(dx, dx_d)
                 s = self._suffix(layer, d)
-                for name, gw in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh"), dw):
-                    if gw is not None:
-                        _device.add_into(self.grads[name + s], gw)
+                with self._grad_lock:
+                    for name, gw in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh"), dw):
+                        if gw is not None:
+                            _device.add_into(self.grads[name + s], gw)
             # the input of this layer was the previous layer's output × mask
             g = _device.multiply(dx, tape.masks[layer - 1]) if layer > 0 and tape.masks else dx
         if not retain_cache:
@@ -488,12 +573,12 @@ class RNNBase(Module):
 
         Parameters
         ----------
-        x_t : ndarray, shape (B, I)
+        x_t : ndarray, shape (B, I), or (I,) unbatched
         state : like ``forward``'s, optional
 
         Returns
         -------
-        y_t : ndarray, shape (B, H) (B, P with ``proj_size``)
+        y_t : ndarray, shape (B, H) (B, P with ``proj_size``; (H,) unbatched)
         state : the new state
 
         Raises
@@ -515,6 +600,10 @@ class RNNBase(Module):
         if self.bidirectional:
             raise ValueError("step needs a unidirectional layer: the reverse direction "
                              "of a bidirectional layer reads the future")
+        if getattr(x_t, "ndim", None) == 1 and self._device == "cpu":  # unbatched (I,)
+            x_t = self._check_array("x_t", x_t, (self.input_size,))
+            y, state = self.forward(x_t[None], state)
+            return y[0], state
         x_t = self._check_array("x_t", x_t, (None, self.input_size))
         if self._device == "cuda":  # device arrays have reshape, not None-indexing
             from . import _device

@@ -18,6 +18,7 @@ import numbers
 import numpy as np
 
 from . import init as _init
+from ._fast_step import StepPlan
 from ..functional import NONLINEARITIES
 from .base import Module, _positive_int, _split_seed, check_bool
 from .sequence import cell_backward, cell_forward
@@ -123,6 +124,10 @@ class RNNCellBase(Module):
         >>> h.shape, len(cell._stack)
         ((2, 4), 2)
         """
+        if not self.training and self._device == "cpu":
+            out = self._fast_forward(x, state)
+            if out is not None:
+                return out
         unbatched = getattr(x, "ndim", None) == 1
         if unbatched:  # PyTorch's no-batch-dimension mode: x (I,), states (H,)
             if self._device == "cuda":
@@ -146,6 +151,16 @@ class RNNCellBase(Module):
         if unbatched:
             new = tuple(n[0] for n in new)
         return new if self.kind == "lstm" else new[0]
+
+    def _fast_forward(self, x, state):
+        # eval-mode streaming on the CPU (nn/_fast_step.py); None: take the general path
+        plan = self.__dict__.get("_step_plan")
+        if plan is None or not plan.current(self):
+            names = [tuple(n if n in self.params else None
+                           for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))]
+            plan = self._step_plan = StepPlan(self, names, self.kind, self._options)
+        out = plan.run(x, state, layered=False)
+        return None if out is None else out[1]
 
     def _batch_state(self, name, state):
         """An unbatched state ((H,), or a pair for LSTMCell) with a batch axis of one."""

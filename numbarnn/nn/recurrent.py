@@ -17,6 +17,7 @@ import numpy as np
 
 from . import init as _init
 from .base import Module, _positive_int, _split_seed, check_bool  # noqa: F401
+from ._fast_step import StepPlan
 from .masking import MaskPlan, check_mask
 from .sequence import Plan, direction_backward, direction_forward, direction_gates
 
@@ -563,6 +564,17 @@ class RNNBase(Module):
         dx = _device.swap01(g) if tape.batch_first else g
         return (dx, self._pack_device_state(dstate0)) if return_dstate else dx
 
+    def _fast_step(self, x_t, state):
+        # eval-mode streaming on the CPU (nn/_fast_step.py); None: take the general path
+        plan = self.__dict__.get("_step_plan")
+        if plan is None or not plan.current(self):
+            names = [tuple(n + self._suffix(layer, 0) if n + self._suffix(layer, 0) in
+                           self.params else None
+                           for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+                     for layer in range(self.num_layers)]
+            plan = self._step_plan = StepPlan(self, names, self.kind, self._options)
+        return plan.run(x_t, state)
+
     def step(self, x_t, state=None):
         """Advance one time step: the streaming form of :meth:`forward`.
 
@@ -597,6 +609,11 @@ class RNNBase(Module):
         >>> bool(np.allclose(y_t, lstm.forward(x)[0][-1]))
         True
         """
+        if not self.training and self._device == "cpu" and not self.proj_size \
+                and not self.bidirectional:
+            out = self._fast_step(x_t, state)
+            if out is not None:
+                return out
         if self.bidirectional:
             raise ValueError("step needs a unidirectional layer: the reverse direction "
                              "of a bidirectional layer reads the future")

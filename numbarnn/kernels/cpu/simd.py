@@ -323,6 +323,32 @@ def vpositive(typingctx, a):
     return a(a), codegen
 
 
+@intrinsic
+def vsum(typingctx, a):
+    """The sum of the lanes, as a fixed tree of halvings (the same order on
+    every call, so results are reproducible)."""
+    if not isinstance(a, Vector):
+        return None
+
+    def codegen(context, builder, sig, args):
+        v = args[0]
+        n = a.lanes
+        undef = ir.Constant(v.type, ir.Undefined)
+        while n > 1:
+            half = n // 2
+            i32 = ir.IntType(32)
+            lo = builder.shuffle_vector(v, undef, ir.Constant(ir.VectorType(i32, half),
+                                                              list(range(half))))
+            hi = builder.shuffle_vector(v, undef, ir.Constant(ir.VectorType(i32, half),
+                                                              list(range(half, n))))
+            v = builder.fadd(lo, hi)
+            undef = ir.Constant(v.type, ir.Undefined)
+            n = half
+        return builder.extract_element(v, ir.Constant(ir.IntType(32), 0))
+
+    return a.dtype(a), codegen
+
+
 def _vector_pair(fn):
     def ov(a, b):
         if isinstance(a, Vector) and a == b:

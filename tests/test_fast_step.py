@@ -1,0 +1,108 @@
+"""The streaming fast path (nn/_fast_step.py, kernels/cpu/step.py): eval-mode
+``step`` and cell ``forward`` on the CPU against the general path and the
+numpy oracle, weights seen when edited in place or replaced, bad inputs
+refused, odd inputs handed to the general path."""
+import threading
+
+import numpy as np
+import pytest
+
+import numbarnn
+
+from helpers import DTYPE_PARAMS, TOL
+
+LAYERS = [pytest.param(numbarnn.LSTM, {}, id="lstm"),
+          pytest.param(numbarnn.GRU, {}, id="gru-before"),
+          pytest.param(numbarnn.GRU, {"reset_after": True}, id="gru-after"),
+          pytest.param(numbarnn.RNN, {"nonlinearity": "relu"}, id="rnn-relu"),
+          pytest.param(numbarnn.RNN, {"nonlinearity": "sigmoid"}, id="rnn-sigmoid")]
+
+
+@pytest.mark.parametrize("dtype", DTYPE_PARAMS)
+@pytest.mark.parametrize("cls, kw", LAYERS)
+def test_streamed_steps_equal_one_forward_call(cls, kw, dtype):
+    layer = cls(3, 37, num_layers=2, dtype=dtype, seed=1, **kw).eval()
+    x = np.random.default_rng(0).standard_normal((15, 2, 3)).astype(dtype)
+    y, final = layer.forward(x)
+    state, ys = None, []
+    for t in range(15):
+        y_t, state = layer.step(x[t], state)
+        ys.append(y_t)
+    assert "_step_plan" in layer.__dict__   # the fast path ran
+    np.testing.assert_allclose(np.stack(ys), y, **TOL[np.dtype(dtype)])
+    for a, b in zip(state if isinstance(state, tuple) else (state,),
+                    final if isinstance(final, tuple) else (final,)):
+        np.testing.assert_allclose(a, b, **TOL[np.dtype(dtype)])
+
+
+@pytest.mark.parametrize("name", ["LSTMCell", "GRUCell", "RNNCell"])
+def test_eval_cell_equals_training_cell(name):
+    cell = getattr(numbarnn, name)(4, 9, seed=0)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((3, 4))
+    s = cell.forward(x)                 # training mode: the general path
+    want = cell.forward(x, s)
+    cell.eval()
+    got = cell.forward(x, s)
+    for a, b in zip(got if isinstance(got, tuple) else (got,),
+                    want if isinstance(want, tuple) else (want,)):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+def test_weights_edited_in_place_or_replaced_are_seen():
+    layer = numbarnn.LSTM(2, 5, seed=0).eval()
+    x = np.ones((1, 2))
+    before, _ = layer.step(x)
+    layer.params["weight_ih_l0"] *= 2.0                 # in place, as an optimizer does
+    in_place, _ = layer.step(x)
+    assert not np.allclose(in_place, before)
+    np.testing.assert_allclose(in_place, layer.forward(x[None])[0][0], rtol=1e-12)
+    layer.load_state_dict({**layer.state_dict(), "bias_hh_l0": np.full(20, 0.5)})  # replaced
+    replaced, _ = layer.step(x)
+    np.testing.assert_allclose(replaced, layer.forward(x[None])[0][0], rtol=1e-12)
+
+
+def test_non_finite_inputs_are_refused():
+    layer = numbarnn.GRU(2, 4, seed=0).eval()
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        layer.step(np.array([[np.nan, 1.0]]))
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        layer.step(np.ones((1, 2)), np.full((1, 1, 4), np.inf))
+
+
+def test_odd_inputs_take_the_general_path():
+    layer = numbarnn.RNN(3, 4, seed=0).eval()
+    x = np.random.default_rng(0).standard_normal((6, 3))
+    want, _ = layer.step(np.ascontiguousarray(x[::2]))
+    got, _ = layer.step(x[::2])                     # not contiguous
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    listed, _ = layer.step(x[:1].tolist())          # a list
+    np.testing.assert_allclose(listed, layer.step(x[:1])[0], rtol=1e-12)
+    with pytest.raises(TypeError):
+        layer.step(x[:1].astype(np.float32))        # dtype: an error, never a cast
+
+
+def test_threads_stepping_one_layer():
+    layer = numbarnn.LSTM(2, 16, seed=0).eval()
+    xs = np.random.default_rng(0).standard_normal((4, 30, 1, 2))
+    want = [layer.forward(x)[0] for x in xs]
+    got, errors = {}, []
+
+    def run(i):
+        try:
+            state, out = None, []
+            for t in range(30):
+                y, state = layer.step(xs[i][t], state)
+                out.append(y)
+            got[i] = np.stack(out)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for i in range(4):
+        np.testing.assert_allclose(got[i], want[i], rtol=1e-12, atol=1e-14)

@@ -159,7 +159,7 @@ def _engine_forward(x, w_ih, w_hh, b_ih, b_hh, h0, training):
         b_x, b_h = b_ih0.copy(), np.zeros_like(b_hh0)
         b_x[:2 * H] += b_hh0[:2 * H]
         b_h[2 * H:] = b_hh0[2 * H:]
-        Tc = work_steps(T, B, lay.C, training)
+        Tc = engine.chunk_steps(T, B, lay)
         engine.run(_fk.gru_forward_steps,
                    (x, engine.pack_rows(w_ih, lay.cols, I), engine.pack_bias(b_x, lay.cols),
                     engine.pack_rows(w_hh, lay.cols, H), engine.pack_bias(b_h, lay.cols), hs,

@@ -215,7 +215,7 @@ def _engine_forward(x, w_ih, w_hh, b_ih, b_hh, h0, c0, training):
     gates = np.empty((T if training else 1, B, lay.C), dtype)
     if T and B:
         bias = bias_or_zeros(b_ih, 4 * H, dtype) + bias_or_zeros(b_hh, 4 * H, dtype)
-        Tc = work_steps(T, B, lay.C, training)
+        Tc = engine.chunk_steps(T, B, lay)
         engine.run(_fk.lstm_forward_steps,
                    (x, engine.pack_rows(w_ih, lay.cols, I), engine.pack_bias(bias, lay.cols),
                     engine.pack_rows(w_hh, lay.cols, H), np.zeros(lay.C, dtype), hs, cs,

@@ -109,7 +109,7 @@ def _engine_forward(x, w_ih, w_hh, b_ih, b_hh, h0, act, training):
     (hs,) = engine.padded_states(slots, B, lay, dtype, h0)
     if T and B:
         bias = bias_or_zeros(b_ih, H, dtype) + bias_or_zeros(b_hh, H, dtype)
-        Tc = work_steps(T, B, lay.C, training)
+        Tc = engine.chunk_steps(T, B, lay)
         engine.run(_fk.rnn_forward_steps,
                    (x, engine.pack_rows(w_ih, lay.cols, I), engine.pack_bias(bias, lay.cols),
                     engine.pack_rows(w_hh, lay.cols, H), np.zeros(lay.C, dtype), hs,

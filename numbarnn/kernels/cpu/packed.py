@@ -66,7 +66,7 @@ def pack_bias(b, cols, bp):
 
 
 @inline
-def _tile8(a, ai, lda, wp, wb, K, L, bias, c, out, oi, ldo):
+def _tile8(a, ai, lda, wp, wb, ks, K, L, bias, c, out, oi, ldo):
     # 8 rows × 2 vectors: 16 accumulators hide the FMA latency twice over
     W = 2 * L
     b0 = vload(bias, c)
@@ -82,8 +82,8 @@ def _tile8(a, ai, lda, wp, wb, K, L, bias, c, out, oi, ldo):
     h6 = h5 + lda
     h7 = h6 + lda
     for k in range(K):
-        w0 = vload(wp, wb + k * W)
-        w1 = vload(wp, wb + k * W + L)
+        w0 = vload(wp, wb + k * ks)
+        w1 = vload(wp, wb + k * ks + L)
         x = vsplat(load(a, h0 + k))
         a00 = vfma(x, w0, a00)
         a01 = vfma(x, w1, a01)
@@ -135,7 +135,7 @@ def _tile8(a, ai, lda, wp, wb, K, L, bias, c, out, oi, ldo):
 
 
 @inline
-def _tile4(a, ai, lda, wp, wb, K, L, bias, c, out, oi, ldo):
+def _tile4(a, ai, lda, wp, wb, ks, K, L, bias, c, out, oi, ldo):
     # 4 rows × 2 vectors; per k: 2 loads, 4 broadcasts, 8 FMAs
     W = 2 * L
     b0 = vload(bias, c)
@@ -146,8 +146,8 @@ def _tile4(a, ai, lda, wp, wb, K, L, bias, c, out, oi, ldo):
     h2 = h1 + lda
     h3 = h2 + lda
     for k in range(K):
-        w0 = vload(wp, wb + k * W)
-        w1 = vload(wp, wb + k * W + L)
+        w0 = vload(wp, wb + k * ks)
+        w1 = vload(wp, wb + k * ks + L)
         x = vsplat(load(a, h0 + k))
         a00 = vfma(x, w0, a00)
         a01 = vfma(x, w1, a01)
@@ -175,7 +175,7 @@ def _tile4(a, ai, lda, wp, wb, K, L, bias, c, out, oi, ldo):
 
 
 @inline
-def _tile1(a, ai, wp, wb, K, L, bias, c, out, oi):
+def _tile1(a, ai, wp, wb, ks, K, L, bias, c, out, oi):
     # one row × 2 vectors. Every output element is one chain of FMAs over k
     # starting from its bias, in every tile shape, so results do not depend
     # on how rows fall into tiles (a training and a chunked inference pass
@@ -185,8 +185,8 @@ def _tile1(a, ai, wp, wb, K, L, bias, c, out, oi):
     a1 = vload(bias, c + L)
     for k in range(K):
         x = vsplat(load(a, ai + k))
-        a0 = vfma(x, vload(wp, wb + k * W), a0)
-        a1 = vfma(x, vload(wp, wb + k * W + L), a1)
+        a0 = vfma(x, vload(wp, wb + k * ks), a0)
+        a1 = vfma(x, vload(wp, wb + k * ks + L), a1)
     vstore(out, oi + c, a0)
     vstore(out, oi + c + L, a1)
 
@@ -313,9 +313,9 @@ def product(a, a0, lda, out, o0, ldo, rows, wp, p0, p1, K, bias, split):
     for p in range(p0, p1):
         wb = p * K * W
         for r in range(0, full8, 8):
-            _tile8(a, a0 + r * lda, lda, wp, wb, K, L, bias, p * W, out, o0 + r * ldo, ldo)
+            _tile8(a, a0 + r * lda, lda, wp, wb, W, K, L, bias, p * W, out, o0 + r * ldo, ldo)
         for r in range(full8, full, TILE_ROWS):
-            _tile4(a, a0 + r * lda, lda, wp, wb, K, L, bias, p * W, out, o0 + r * ldo, ldo)
+            _tile4(a, a0 + r * lda, lda, wp, wb, W, K, L, bias, p * W, out, o0 + r * ldo, ldo)
     for r in range(full, rows):
         p = p0
         if split:
@@ -330,7 +330,27 @@ def product(a, a0, lda, out, o0, ldo, rows, wp, p0, p1, K, bias, split):
             _tile1x2(a, a0 + r * lda, wp, p * K * W, K, L, bias, p * W, out, o0 + r * ldo)
             p += 2
         if p < p1:
-            _tile1(a, a0 + r * lda, wp, p * K * W, K, L, bias, p * W, out, o0 + r * ldo)
+            _tile1(a, a0 + r * lda, wp, p * K * W, W, K, L, bias, p * W, out, o0 + r * ldo)
+
+
+@inline
+def product_strided(a, a0, lda, out, o0, ldo, rows, w, ks, p0, p1, K, bias):
+    """:func:`product` with an unpacked right operand: ``w`` is a row-major
+    (K, ·) matrix with row stride ``ks``, read in panels of 2L columns (panel
+    p: columns p·2L …). Used for the weight gradients, whose right operand
+    (the gate gradients of every step) is read once, not worth packing."""
+    L = lanes_of(w)
+    W = 2 * L
+    full8 = rows - rows % 8
+    full = rows - rows % TILE_ROWS
+    for p in range(p0, p1):
+        wb = p * W
+        for r in range(0, full8, 8):
+            _tile8(a, a0 + r * lda, lda, w, wb, ks, K, L, bias, p * W, out, o0 + r * ldo, ldo)
+        for r in range(full8, full, TILE_ROWS):
+            _tile4(a, a0 + r * lda, lda, w, wb, ks, K, L, bias, p * W, out, o0 + r * ldo, ldo)
+        for r in range(full, rows):
+            _tile1(a, a0 + r * lda, w, wb, ks, K, L, bias, p * W, out, o0 + r * ldo)
 
 
 @kernel

@@ -1,57 +1,78 @@
-"""Weight gradients and dx of an engine pass, from packed gate gradients.
+"""Weight gradients and dx of an engine pass, on the engine's workers.
 
 After the backward time loop, ``dg`` (T, B, C) holds the gradients of the
 input-side pre-activations in the engine's packed column order and ``dgh``
 those of the recurrent side (the same array except for the reset-after
-GRU). Everything left is three large GEMMs over all T·B rows (BLAS, called
-without allocating: ``blas.gemm``) and a scatter of packed rows into the
-weights' gate order (``cols``: the gate row of each packed column, −1 for
-padding). Gradients accumulate (``+=``), as in every kernel here.
-"""
-import numpy as np
+GRU). What is left is three products over all T·B rows and the bias sums.
+They run here on the same workers as the time loops, split by packed
+columns (weights, biases) and by rows (dx), with the register-tiled
+micro-kernel of ``packed.py``:
 
+    dW_hhᵀ (H, C) = Hprevᵀ (H, TB) · dgh (TB, C)      Hprev = [h0; y_0 … y_{T−2}]
+    dW_ihᵀ (I, C) = Xᵀ (I, TB) · dg (TB, C)
+    dx (TB, Ip)   = dg (TB, C) · W_ih,packed (C, Ip)
+
+The transposed activations are built by the workers first (one barrier).
+OpenBLAS did these products at ~135 GFLOP/s on two threads, but its threads
+keep spinning after a call and then competed with the next pass's workers
+(the S3 LSTM backward time loop ran 3x slower on two threads after it).
+"""
 from ..._jit import kernel
-from .blas import gemm
+from .packed import product, product_strided
+from .simd import barrier_wait, lanes_of, load, ptr, store, vload, vstore
 
 
 @kernel
-def packed_weight_grads(dg, dgh, x, h0, y, w_ihp, cols, dx, dw_ih, dw_hh, db_ih, db_hh,
-                        scratch_i, scratch_h):
-    """dx, dw_ih, dw_hh, db_ih, db_hh (all += ) from ``dg``/``dgh``.
+def weight_grads_part(dg, dgh, x, h0, y, xt, yt, wxt, dwt_ih, dwt_hh, db_ih, db_hh, dxp, zb,
+                      G, counter, ub0, ub1, parts):
+    """This worker's share: columns of the unit blocks ``ub0:ub1`` for the
+    weight and bias gradients (``dwt_*`` transposed, (·, C); ``db_*`` (C,)),
+    its share of the T·B rows of ``dxp`` (TB, Ip), and its share of the
+    transposes ``xt`` (I, TB) and ``yt`` (H, TB) that every worker reads.
 
-    ``w_ihp`` (C, I) is w_ih gathered in packed order (zero rows for
-    padding); ``scratch_i`` (C, I) and ``scratch_h`` (C, H) receive the
-    packed weight gradients before the scatter.
+    ``wxt`` is w_ih packed for dx = dg · w_ih (K = C, output columns the Ip
+    padded inputs); ``zb`` zeros, at least max(C, Ip) long; G the gate count.
     """
-    T, B, I = x.shape
-    C = dg.shape[2]
+    T, B, C = dg.shape
+    I = x.shape[2]
     H = y.shape[2]
     TB = T * B
-    gx = dg.reshape((TB, C))
-    gh = dgh.reshape((TB, C))
-    if I > 0:
-        gemm(False, False, TB, I, C, 1.0, gx, C, w_ihp, I, 1.0, dx, I)
-        gemm(True, False, C, I, TB, 1.0, gx, C, x, I, 0.0, scratch_i, I)
-    gemm(True, False, C, H, B, 1.0, gh, C, h0, H, 0.0, scratch_h, H)
-    if T > 1:
-        gemm(True, False, C, H, (T - 1) * B, 1.0, gh[B:], C, y, H, 1.0, scratch_h, H)
-    # column sums row by row: reading a column of a row-major array strides
-    # through memory
-    sx = np.zeros(C, dg.dtype)
-    sh = np.zeros(C, dg.dtype)
-    for i in range(TB):
-        rx = gx[i]
-        rh = gh[i]
-        for c in range(C):
-            sx[c] += rx[c]
-            sh[c] += rh[c]
-    for c in range(C):
-        r = cols[c]
-        if r < 0:
-            continue
-        db_ih[r] += sx[c]
-        db_hh[r] += sh[c]
-        for k in range(I):
-            dw_ih[r, k] += scratch_i[c, k]
-        for k in range(H):
-            dw_hh[r, k] += scratch_h[c, k]
+    px, py, ph0, pxt, pyt = ptr(x), ptr(y), ptr(h0), ptr(xt), ptr(yt)
+    pdg, pdgh, pzb = ptr(dg), ptr(dgh), ptr(zb)
+    L = lanes_of(pdg)
+    W = 2 * L
+    n_blocks = C // (G * L)
+    # rows of T·B are shared out in proportion to the unit blocks
+    r0 = TB * ub0 // n_blocks
+    r1 = TB * ub1 // n_blocks
+    # 1. transposes, rows of T·B split like the blocks
+    for r in range(r0, r1):
+        for i in range(I):
+            store(pxt, i * TB + r, load(px, r * I + i))
+        if r < B:
+            for j in range(H):
+                store(pyt, j * TB + r, load(ph0, r * H + j))
+        else:
+            for j in range(H):
+                store(pyt, j * TB + r, load(py, (r - B) * H + j))
+    if parts > 1:
+        barrier_wait(ptr(counter), parts, 1)
+    # 2. weight gradients of this worker's packed columns (panels of 2L)
+    p0 = ub0 * G * L // W
+    p1 = ub1 * G * L // W
+    product_strided(pyt, 0, TB, ptr(dwt_hh), 0, C, H, pdgh, C, p0, p1, TB, pzb)
+    product_strided(pxt, 0, TB, ptr(dwt_ih), 0, C, I, pdg, C, p0, p1, TB, pzb)
+    # 3. bias gradients: column sums, row by row (vector adds)
+    pbi, pbh = ptr(db_ih), ptr(db_hh)
+    for c in range(p0 * W, p1 * W, L):
+        si = vload(pzb, 0)
+        sh = si
+        for r in range(TB):
+            si = si + vload(pdg, r * C + c)
+            sh = sh + vload(pdgh, r * C + c)
+        vstore(pbi, c, si)
+        vstore(pbh, c, sh)
+    # 4. dx for this worker's rows: dg rows · w_ih packed
+    Ip = dxp.shape[1]
+    product(pdg, r0 * C, C, ptr(dxp), r0 * Ip, Ip, r1 - r0, ptr(wxt), 0, Ip // W, C, pzb,
+            False)

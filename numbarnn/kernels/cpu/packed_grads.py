@@ -17,6 +17,8 @@ OpenBLAS did these products at ~135 GFLOP/s on two threads, but its threads
 keep spinning after a call and then competed with the next pass's workers
 (the S3 LSTM backward time loop ran 3x slower on two threads after it).
 """
+import numpy as np
+
 from ..._jit import kernel
 from .packed import product, product_strided
 from .simd import barrier_wait, lanes_of, load, ptr, store, vload, vstore
@@ -45,23 +47,36 @@ def weight_grads_part(dg, dgh, x, h0, y, xt, yt, wxt, dwt_ih, dwt_hh, db_ih, db_
     # rows of T·B are shared out in proportion to the unit blocks
     r0 = TB * ub0 // n_blocks
     r1 = TB * ub1 // n_blocks
-    # 1. transposes, rows of T·B split like the blocks
-    for r in range(r0, r1):
+    # 1. transposes, rows of T·B split like the blocks; 32 rows at a time so
+    # that a block of rows stays in L1 while its columns are written out
+    for rb in range(r0, r1, 32):
+        re = min(rb + 32, r1)
         for i in range(I):
-            store(pxt, i * TB + r, load(px, r * I + i))
-        if r < B:
-            for j in range(H):
-                store(pyt, j * TB + r, load(ph0, r * H + j))
-        else:
-            for j in range(H):
-                store(pyt, j * TB + r, load(py, (r - B) * H + j))
+            for r in range(rb, re):
+                store(pxt, i * TB + r, load(px, r * I + i))
+        for j in range(H):
+            for r in range(rb, re):
+                v = load(ph0, r * H + j) if r < B else load(py, (r - B) * H + j)
+                store(pyt, j * TB + r, v)
     if parts > 1:
         barrier_wait(ptr(counter), parts, 1)
     # 2. weight gradients of this worker's packed columns (panels of 2L)
     p0 = ub0 * G * L // W
     p1 = ub1 * G * L // W
-    product_strided(pyt, 0, TB, ptr(dwt_hh), 0, C, H, pdgh, C, p0, p1, TB, pzb)
-    product_strided(pxt, 0, TB, ptr(dwt_ih), 0, C, I, pdg, C, p0, p1, TB, pzb)
+    # each panel of 2L columns is first copied out contiguous (TB × 2L, in
+    # L2): read in place, with rows 4-8 KB apart, the product ran at ~33
+    # GFLOP/s (a new page every other k); packed, at the micro-kernel's speed
+    panel = np.empty(TB * W, dg.dtype)
+    pp = ptr(panel)
+    pwh, pwi = ptr(dwt_hh), ptr(dwt_ih)
+    for p in range(p0, p1):
+        for src, a, rows, dst in ((pdgh, pyt, H, pwh), (pdg, pxt, I, pwi)):
+            if rows == 0:
+                continue
+            for r in range(TB):
+                vstore(pp, r * W, vload(src, r * C + p * W))
+                vstore(pp, r * W + L, vload(src, r * C + p * W + L))
+            product_strided(a, 0, TB, dst, p * W, C, rows, pp, W, 0, 1, TB, pzb)
     # 3. bias gradients: column sums, row by row (vector adds)
     pbi, pbh = ptr(db_ih), ptr(db_hh)
     for c in range(p0 * W, p1 * W, L):

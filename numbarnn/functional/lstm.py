@@ -211,7 +211,8 @@ def _engine_forward(x, w_ih, w_hh, b_ih, b_hh, h0, c0, training):
     lay = engine.layout(4, H, dtype)
     y = np.empty((T, B, H), dtype)
     slots = T + 1 if training else 2
-    hs, cs = engine.padded_states(slots, B, lay, dtype, h0, c0)
+    (hs,) = engine.padded_states(2, B, lay, dtype, h0)
+    (cs,) = engine.padded_states(slots, B, lay, dtype, c0)
     gates = np.empty((T if training else 1, B, lay.C), dtype)
     if T and B:
         bias = bias_or_zeros(b_ih, 4 * H, dtype) + bias_or_zeros(b_hh, 4 * H, dtype)
@@ -221,7 +222,7 @@ def _engine_forward(x, w_ih, w_hh, b_ih, b_hh, h0, c0, training):
                     engine.pack_rows(w_hh, lay.cols, H), np.zeros(lay.C, dtype), hs, cs,
                     np.empty((Tc, B, lay.C), dtype), np.empty((B, lay.C), dtype), gates, y, Tc,
                     training), B, lay)
-    h_n = hs[T % slots, :, :H].copy()
+    h_n = hs[T % 2, :, :H].copy()
     c_n = cs[T % slots, :, :H].copy()
     cache = None
     if training:

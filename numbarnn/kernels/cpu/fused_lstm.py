@@ -33,14 +33,15 @@ def lstm_forward_steps(x, wxp, bx, whp, bh, hs, cs, gx, S, gates, y, Tc, trainin
     """Steps 0 … T−1 for the unit blocks ``ub0:ub1`` (one worker).
 
     ``hs``/``cs`` (slots, B, Hp): slot 0 holds h0/c0, step t reads slot
-    ``t % slots`` and writes ``(t + 1) % slots`` (T + 1 slots in training,
-    2 otherwise). ``gx`` (Tc, B, C) holds a chunk's input projections,
+    ``t % slots`` and writes ``(t + 1) % slots``. ``hs`` has 2 slots (the
+    history of h is y); ``cs`` keeps T + 1 in training (the backward pass
+    reads every c_t), 2 otherwise. ``gx`` (Tc, B, C) holds a chunk's input projections,
     ``S`` (B, C) a step's recurrent product, ``gates`` (T, B, C) the
     activations in training.
     """
     T, B, I = x.shape
     H = y.shape[2]
-    slots, Hp = hs.shape[0], hs.shape[2]
+    slots, Hp = cs.shape[0], cs.shape[2]
     C = bx.shape[0]
     px, pwx, pbx, pwh, pbh = ptr(x), ptr(wxp), ptr(bx), ptr(whp), ptr(bh)
     phs, pcs, pgx, pS, pg, py = ptr(hs), ptr(cs), ptr(gx), ptr(S), ptr(gates), ptr(y)
@@ -56,7 +57,9 @@ def lstm_forward_steps(x, wxp, bx, whp, bh, hs, cs, gx, S, gates, y, Tc, trainin
             t = t0 + s
             prev = (t % slots) * B * Hp
             cur = ((t + 1) % slots) * B * Hp
-            product(phs, prev, Hp, pS, 0, C, B, pwh, p0, p1, H, pbh, False)
+            hprev = (t % 2) * B * Hp
+            hcur = ((t + 1) % 2) * B * Hp
+            product(phs, hprev, Hp, pS, 0, C, B, pwh, p0, p1, H, pbh, False)
             for b in range(B):
                 go = (s * B + b) * C
                 so = b * C
@@ -69,7 +72,7 @@ def lstm_forward_steps(x, wxp, bx, whp, bh, hs, cs, gx, S, gates, y, Tc, trainin
                     u = b * Hp + ub * L
                     i, f, g, o, c, h = lstm_cell(ai, af, ag, ao, vload(pcs, prev + u))
                     vstore(pcs, cur + u, c)
-                    vstore(phs, cur + u, h)
+                    vstore(phs, hcur + u, h)
                     if training:
                         k = (t * B + b) * C + c0
                         vstore(pg, k, i)
@@ -77,7 +80,7 @@ def lstm_forward_steps(x, wxp, bx, whp, bh, hs, cs, gx, S, gates, y, Tc, trainin
                         vstore(pg, k + 2 * L, g)
                         vstore(pg, k + 3 * L, o)
                 yo = (t * B + b) * H
-                ho = cur + b * Hp
+                ho = hcur + b * Hp
                 for j in range(u0, u1):
                     store(py, yo + j, load(phs, ho + j))
             if parts > 1:

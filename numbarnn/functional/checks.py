@@ -216,7 +216,8 @@ def start_backward(cache, dy, dh_n, cell, fn):
     dh = grad_input("dh_n", dh_n, (B, H), dtype).copy()
     zeros = dict(dx=np.zeros_like(x), dw_ih=np.zeros_like(cache.w_ih),
                  dw_hh=np.zeros_like(cache.w_hh),
-                 db_ih=np.zeros(cache.w_hh.shape[0], dtype), db_hh=np.zeros(cache.w_hh.shape[0], dtype))
+                 db_ih=np.zeros(cache.w_hh.shape[0], dtype),
+                 db_hh=np.zeros(cache.w_hh.shape[0], dtype))
     return dy, dh, zeros
 
 

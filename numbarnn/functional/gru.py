@@ -151,8 +151,8 @@ def _engine_forward(x, w_ih, w_hh, b_ih, b_hh, h0, training):
     y = np.empty((T, B, H), dtype)
     slots = T + 1 if training else 2
     (hs,) = engine.padded_states(slots, B, lay, dtype, h0)
-    gates = np.empty((T if training else 1, B, lay.C), dtype)
-    aux = np.empty((T if training else 1, B, lay.Hp), dtype)
+    gates = engine.empty((T if training else 1, B, lay.C), dtype)
+    aux = engine.empty((T if training else 1, B, lay.Hp), dtype)
     if T and B:
         b_ih0, b_hh0 = bias_or_zeros(b_ih, 3 * H, dtype), bias_or_zeros(b_hh, 3 * H, dtype)
         # b_hn stays on the recurrent side: it sits inside r ⊙ (w_hn h + b_hn)
@@ -163,7 +163,8 @@ def _engine_forward(x, w_ih, w_hh, b_ih, b_hh, h0, training):
         engine.run(_fk.gru_forward_steps,
                    (x, engine.pack_rows(w_ih, lay.cols, I), engine.pack_bias(b_x, lay.cols),
                     engine.pack_rows(w_hh, lay.cols, H), engine.pack_bias(b_h, lay.cols), hs,
-                    np.empty((Tc, B, lay.C), dtype), np.empty((B, lay.C), dtype), gates, aux, y,
+                    engine.empty((Tc, B, lay.C), dtype), engine.empty((B, lay.C), dtype), gates,
+                    aux, y,
                     Tc, training), B, lay)
     h_n = hs[T % slots, :, :H].copy()
     cache = None
@@ -180,14 +181,14 @@ def _engine_backward(cache, dy, dh_n):
     T, B, H = dy.shape
     lay = cache.layout
     carry = engine.padded(dh, lay)
-    dhp = np.zeros_like(carry)
+    dhp = engine.zeros(carry.shape, carry.dtype)
     if T and B:
-        dg = np.empty((T, B, lay.C), dh.dtype)
-        dgh = np.empty_like(dg)
+        dg = engine.empty((T, B, lay.C), dh.dtype)
+        dgh = engine.empty(dg.shape, dg.dtype)
         engine.run(_fk.gru_backward_steps,
-                   (engine.pack_backward(cache.w_hh, lay), np.zeros(lay.Hp, dh.dtype),
+                   (engine.pack_backward(cache.w_hh, lay), engine.zeros(lay.Hp, dh.dtype),
                     cache.gates_p, cache.aux_p, cache.hs_p, dy, dhp, carry, dg, dgh,
-                    np.empty((B, lay.Hp), dh.dtype)), B, lay)
+                    engine.empty((B, lay.Hp), dh.dtype)), B, lay)
         engine.weight_grads(dg, dgh, cache.x, cache.h0, cache.y, cache.w_ih, lay, out)
     else:
         dhp = carry

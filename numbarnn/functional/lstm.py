@@ -213,14 +213,15 @@ def _engine_forward(x, w_ih, w_hh, b_ih, b_hh, h0, c0, training):
     slots = T + 1 if training else 2
     (hs,) = engine.padded_states(2, B, lay, dtype, h0)
     (cs,) = engine.padded_states(slots, B, lay, dtype, c0)
-    gates = np.empty((T if training else 1, B, lay.C), dtype)
+    gates = engine.empty((T if training else 1, B, lay.C), dtype)
     if T and B:
         bias = bias_or_zeros(b_ih, 4 * H, dtype) + bias_or_zeros(b_hh, 4 * H, dtype)
         Tc = engine.chunk_steps(T, B, lay)
         engine.run(_fk.lstm_forward_steps,
                    (x, engine.pack_rows(w_ih, lay.cols, I), engine.pack_bias(bias, lay.cols),
-                    engine.pack_rows(w_hh, lay.cols, H), np.zeros(lay.C, dtype), hs, cs,
-                    np.empty((Tc, B, lay.C), dtype), np.empty((B, lay.C), dtype), gates, y, Tc,
+                    engine.pack_rows(w_hh, lay.cols, H), engine.zeros(lay.C, dtype), hs, cs,
+                    engine.empty((Tc, B, lay.C), dtype), engine.empty((B, lay.C), dtype), gates,
+                    y, Tc,
                     training), B, lay)
     h_n = hs[T % 2, :, :H].copy()
     c_n = cs[T % slots, :, :H].copy()
@@ -240,11 +241,11 @@ def _engine_backward(cache, dy, dh_n, dc_n):
     dc = grad_input("dc_n", dc_n, (B, H), dh.dtype)
     dhp, dcp = engine.padded(dh, lay), engine.padded(dc, lay)
     if T and B:
-        dg = np.empty((T, B, lay.C), dh.dtype)
+        dg = engine.empty((T, B, lay.C), dh.dtype)
         engine.run(_fk.lstm_backward_steps,
-                   (engine.pack_backward(cache.w_hh, lay), np.zeros(lay.Hp, dh.dtype),
+                   (engine.pack_backward(cache.w_hh, lay), engine.zeros(lay.Hp, dh.dtype),
                     cache.gates_p, cache.cs_p, dy, dhp, dcp, dg,
-                    np.empty((B, lay.Hp), dh.dtype)), B, lay)
+                    engine.empty((B, lay.Hp), dh.dtype)), B, lay)
         engine.weight_grads(dg, dg, cache.x, cache.h0, cache.y, cache.w_ih, lay, out)
     return LSTMGrads(out["dx"], dhp[:, :H].copy(), dcp[:, :H].copy(), out["dw_ih"],
                      out["dw_hh"], *bias_grads(cache, out))

@@ -112,8 +112,9 @@ def _engine_forward(x, w_ih, w_hh, b_ih, b_hh, h0, act, training):
         Tc = engine.chunk_steps(T, B, lay)
         engine.run(_fk.rnn_forward_steps,
                    (x, engine.pack_rows(w_ih, lay.cols, I), engine.pack_bias(bias, lay.cols),
-                    engine.pack_rows(w_hh, lay.cols, H), np.zeros(lay.C, dtype), hs,
-                    np.empty((Tc, B, lay.C), dtype), np.empty((B, lay.C), dtype), y, act, Tc),
+                    engine.pack_rows(w_hh, lay.cols, H), engine.zeros(lay.C, dtype), hs,
+                    engine.empty((Tc, B, lay.C), dtype), engine.empty((B, lay.C), dtype), y, act,
+                    Tc),
                    B, lay)
     h_n = hs[T % slots, :, :H].copy()
     cache = None
@@ -130,10 +131,11 @@ def _engine_backward(cache, dy, dh_n):
     lay = cache.layout
     dhp = engine.padded(dh, lay)
     if T and B:
-        dg = np.empty((T, B, lay.C), dh.dtype)
+        dg = engine.empty((T, B, lay.C), dh.dtype)
         engine.run(_fk.rnn_backward_steps,
-                   (engine.pack_backward(cache.w_hh, lay), np.zeros(lay.Hp, dh.dtype),
-                    cache.hs_p, dy, dhp, dg, np.empty((B, lay.Hp), dh.dtype), cache.act), B, lay)
+                   (engine.pack_backward(cache.w_hh, lay), engine.zeros(lay.Hp, dh.dtype),
+                    cache.hs_p, dy, dhp, dg, engine.empty((B, lay.Hp), dh.dtype), cache.act),
+                   B, lay)
         engine.weight_grads(dg, dg, cache.x, cache.h0, cache.y, cache.w_ih, lay, out)
     return RNNGrads(out["dx"], dhp[:, :H].copy(), out["dw_ih"], out["dw_hh"],
                     *bias_grads(cache, out))

@@ -95,7 +95,8 @@ def lstm_backward_steps(wbp, zb, gates, cs, dy, dh, dc, dg, S, counter, ub0, ub1
     packed order, output columns = hidden units). ``dh`` (B, Hp) holds dh_n
     on entry and dh0 on return, ``dc`` (B, Hp) dc_n and dc0; ``dg``
     (T, B, C) receives the pre-activation gradients; ``S`` (B, Hp) is
-    scratch and ``zb`` (Hp,) zeros (the product's bias). ``cs`` holds T + 1 slots (slot t + 1 is c_t).
+    scratch and ``zb`` (Hp,) zeros (the product's bias). ``cs`` holds T + 1
+    slots (slot t + 1 is c_t).
     """
     T, B, C = dg.shape
     H = dy.shape[2]

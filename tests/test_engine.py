@@ -74,10 +74,24 @@ def test_threaded_pass_matches_reference(variant, dtype, threaded):
     check_against_reference(variant, SHAPE, dtype, tag=("engine", threaded))
 
 
+# B = 9, H = 20: W_hh small enough for the batch split (rows 0-3 and 4-8)
+BATCH_SHAPE = (5, 9, 4, 20)
+
+
+@pytest.mark.parametrize("threaded", [2], indirect=True)
+@pytest.mark.parametrize("dtype", DTYPE_PARAMS)
+@pytest.mark.parametrize("variant", VARIANT_PARAMS)
+def test_batch_split_pass_matches_reference(variant, dtype, threaded):
+    lay = engine.layout(variant.gates, BATCH_SHAPE[3], dtype)
+    assert engine.plan(BATCH_SHAPE[1], lay, np.dtype(dtype).itemsize) == (2, False)
+    check_against_reference(variant, BATCH_SHAPE, dtype, tag=("engine-batch", threaded))
+
+
+@pytest.mark.parametrize("shape", [SHAPE, BATCH_SHAPE], ids=["units", "batch"])
 @pytest.mark.parametrize("variant", VARIANT_PARAMS)
 @pytest.mark.parametrize("dtype", DTYPE_PARAMS)
-def test_part_count_does_not_change_a_bit(variant, dtype, monkeypatch):
-    T, B, I, H = SHAPE
+def test_part_count_does_not_change_a_bit(variant, dtype, shape, monkeypatch):
+    T, B, I, H = shape
     rng = rng_for("engine-parts", variant.id)
     inp = variant.make_inputs(rng, T, B, I, H, dtype)
     cot = variant.make_cotangents(rng, T, B, H, dtype)

@@ -32,9 +32,13 @@ from collections import namedtuple
 import numpy as np
 
 from ..kernels.cpu import packed as _packed
+from ..kernels.cpu.simd import VECTOR_BYTES
 from ..kernels.cpu import packed_grads as _grads
 from . import workers
 from .schedule import get_num_threads
+
+#: Rows a batch share should have at least (a register tile's worth).
+TILE_ROWS_MIN = 4
 
 #: Below this many multiply-adds per step the barrier (~0.2 µs) and the
 #: hand-off (~20 µs a call) cost more than a second thread saves.
@@ -127,12 +131,30 @@ def chunk_steps(T, B, lay):
     return max(1, min(T, CHUNK_VALUES // max(1, B * lay.C)))
 
 
+#: Largest packed W_hh (bytes) for which a pass splits the batch rather than
+#: the hidden units: below it every core holds all of W_hh in its 2 MB L2, and
+#: the per-step exchange of h between cores (unit split) cost more than it
+#: saved (S3 LSTM float32, W_hh 256 KB, two threads against one: forward 1.13x
+#: split by units, 2.4x split by rows; the backward time loop 0.8x and 1.7x).
+BATCH_SPLIT_BYTES = 1 << 19
+
+
+def plan(B, lay, itemsize):
+    """``(parts, by_units)``: how many workers a pass asks for and how it is cut."""
+    pairs = lay.n_blocks // 2
+    if B * lay.C * lay.H < THREADED_STEP_WORK:
+        return 1, True
+    threads = get_num_threads()
+    if lay.C * lay.H * itemsize <= BATCH_SPLIT_BYTES and B >= 2 * TILE_ROWS_MIN:
+        return max(1, min(threads, B // TILE_ROWS_MIN)), False
+    if pairs < 2:
+        return 1, True
+    return max(1, min(threads, pairs)), True
+
+
 def plan_parts(B, lay):
     """How many workers a pass asks for."""
-    pairs = lay.n_blocks // 2
-    if B * lay.C * lay.H < THREADED_STEP_WORK or pairs < 2:
-        return 1
-    return max(1, min(get_num_threads(), pairs))
+    return plan(B, lay, VECTOR_BYTES // lay.L)[0]
 
 
 def block_range(part, parts, lay):
@@ -141,13 +163,20 @@ def block_range(part, parts, lay):
     return 2 * (pairs * part // parts), 2 * (pairs * (part + 1) // parts)
 
 
-def run(fn, args, B, lay):
-    """Run the kernel ``fn(*args, counter, ub0, ub1, parts)`` on its workers;
-    returns the number of parts that ran."""
-    def job(part, parts, counter):
-        return fn, (*args, counter, *block_range(part, parts, lay), parts)
+def run(fn, args, B, lay, by_units=None):
+    """Run the kernel ``fn(*args, counter, ub0, ub1, b0, b1, parties)`` on its
+    workers (``parties``: how many meet at the barrier, 1 for none); returns
+    the number of parts that ran. ``by_units`` forces the unit split."""
+    parts, units = plan(B, lay, VECTOR_BYTES // lay.L)
+    if by_units:
+        parts, units = min(parts, max(1, lay.n_blocks // 2)), True
 
-    return workers.run_parts(plan_parts(B, lay), job)
+    def job(part, n, counter):
+        if units:
+            return fn, (*args, counter, *block_range(part, n, lay), 0, B, n)
+        return fn, (*args, counter, 0, lay.n_blocks, B * part // n, B * (part + 1) // n, 1)
+
+    return workers.run_parts(parts, job)
 
 
 def unpack_columns(a, lay):
@@ -178,7 +207,7 @@ def weight_grads(dg, dgh, x, h0, y, w_ih, lay, out):
     dxp = empty((TB, Ip), dtype)
     run(_grads.weight_grads_part,
         (dg, dgh, x, h0, y, empty((I, TB), dtype), empty((H, TB), dtype), wxt, dwt_ih,
-         dwt_hh, db_ih, db_hh, dxp, zeros(max(C, Ip), dtype), lay.G), B, lay)
+         dwt_hh, db_ih, db_hh, dxp, zeros(max(C, Ip), dtype), lay.G), B, lay, by_units=True)
     r = lay.cols[valid]
     out["dw_ih"][r] += dwt_ih[:, valid].T
     out["dw_hh"][r] += dwt_hh[:, valid].T

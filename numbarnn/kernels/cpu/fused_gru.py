@@ -26,8 +26,9 @@ G = 3
 
 @kernel
 def gru_forward_steps(x, wxp, bx, whp, bh, hs, gx, S, gates, aux, y, Tc, training, counter,
-                      ub0, ub1, parts):
-    """Steps 0 … T−1 for the unit blocks ``ub0:ub1`` (reset-after).
+                      ub0, ub1, b0, b1, parts):
+    """Steps 0 … T−1 for the unit blocks ``ub0:ub1`` and batch rows ``b0:b1``
+    (reset-after).
 
     Buffers as in ``fused_lstm.lstm_forward_steps``; ``aux`` (T, B, Hp)
     receives S_n in training.
@@ -44,13 +45,15 @@ def gru_forward_steps(x, wxp, bx, whp, bh, hs, gx, S, gates, aux, y, Tc, trainin
     u0, u1 = ub0 * L, min(ub1 * L, H)
     for t0 in range(0, T, Tc):
         n = min(Tc, T - t0)
-        product(px, t0 * B * I, I, pgx, 0, C, n * B, pwx, p0, p1, I, pbx, False)
+        for s in range(n):
+            product(px, ((t0 + s) * B + b0) * I, I, pgx, (s * B + b0) * C, C, b1 - b0, pwx,
+                    p0, p1, I, pbx, False)
         for s in range(n):
             t = t0 + s
             prev = (t % slots) * B * Hp
             cur = ((t + 1) % slots) * B * Hp
-            product(phs, prev, Hp, pS, 0, C, B, pwh, p0, p1, H, pbh, False)
-            for b in range(B):
+            product(phs, prev + b0 * Hp, Hp, pS, b0 * C, C, b1 - b0, pwh, p0, p1, H, pbh, False)
+            for b in range(b0, b1):
                 go = (s * B + b) * C
                 so = b * C
                 for ub in range(ub0, ub1):
@@ -77,8 +80,9 @@ def gru_forward_steps(x, wxp, bx, whp, bh, hs, gx, S, gates, aux, y, Tc, trainin
 
 @kernel
 def gru_backward_steps(wbp, zb, gates, aux, hs, dy, dh, carry, dg, dgh, S, counter, ub0, ub1,
-                       parts):
-    """Backpropagation through all steps for the unit blocks ``ub0:ub1``.
+                       b0, b1, parts):
+    """Backpropagation through all steps for the unit blocks ``ub0:ub1`` and
+    batch rows ``b0:b1``.
 
     ``dh`` (B, Hp) is scratch and receives dh0; ``carry`` (B, Hp) holds
     dh_n on entry (the gradient reaching h_{T−1} from outside). ``dg`` and
@@ -96,8 +100,9 @@ def gru_backward_steps(wbp, zb, gates, aux, hs, dy, dh, carry, dg, dgh, S, count
     u0, u1 = ub0 * L, min(ub1 * L, H)
     for t in range(T - 1, -1, -1):
         if t < T - 1:
-            product(pdgh, (t + 1) * B * C, C, pS, 0, Hp, B, pw, q0, q1, C, pzb, True)
-        for b in range(B):
+            product(pdgh, ((t + 1) * B + b0) * C, C, pS, b0 * Hp, Hp, b1 - b0, pw, q0, q1, C,
+                    pzb, B < 4)
+        for b in range(b0, b1):
             yo = (t * B + b) * H
             so = b * Hp
             for j in range(u0, u1):
@@ -122,7 +127,7 @@ def gru_backward_steps(wbp, zb, gates, aux, hs, dy, dh, carry, dg, dgh, S, count
                 vstore(pcar, u, dhp)
         if parts > 1:
             barrier_wait(pcount, parts, T - t)
-    product(pdgh, 0, C, pS, 0, Hp, B, pw, q0, q1, C, pzb, True)
-    for b in range(B):
+    product(pdgh, b0 * C, C, pS, b0 * Hp, Hp, b1 - b0, pw, q0, q1, C, pzb, B < 4)
+    for b in range(b0, b1):
         for j in range(u0, u1):
             store(pdh, b * Hp + j, load(pS, b * Hp + j) + load(pcar, b * Hp + j))

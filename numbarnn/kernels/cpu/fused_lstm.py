@@ -1,12 +1,24 @@
 """LSTM forward and backward time loops of the persistent-thread engine.
 
-One call of a ``*_steps`` kernel is one worker's whole pass: it owns the
-hidden units of blocks ``ub0:ub1`` (``L`` units a block, ``L`` the SIMD
-width) with all four gate rows of each, so the cell update needs nothing
-from the other workers; only h_t (forward) and the gate gradients
-(backward) are shared, through arrays every worker reads whole, and the
-workers meet at a spin barrier once per step. The layout (packed columns,
-padded widths, slots) is described in ``kernels/cpu/engine.py``.
+One call of a ``*_steps`` kernel is one worker's whole pass over its share,
+cut one of two ways (``functional/engine.py`` chooses):
+
+by hidden units
+    the worker owns the units of blocks ``ub0:ub1`` (``L`` units a block,
+    ``L`` the SIMD width) with all four gate rows of each, for every batch
+    row, so the cell update needs nothing from the other workers; only h_t
+    (forward) and the gate gradients (backward) are shared, through arrays
+    every worker reads whole, and the workers meet at a spin barrier once
+    per step (``parts`` > 1). Each worker's slice of W_hh stays in its
+    core's cache: the split for large H.
+by batch rows
+    the worker owns rows ``b0:b1`` and every unit: the sequences are
+    independent, nothing is shared and nobody waits (``parts`` == 1 in the
+    kernel). Every worker reads all of W_hh: the split for small H, where
+    W_hh fits each core's cache and exchanging h costs more than it saves.
+
+The layout (packed columns, padded widths, slots) is described in
+``functional/engine.py``.
 
 Forward, per step: the worker's columns of ``h_{t−1} · W_hhᵀ`` into the
 scratch ``S`` (the packed micro-kernel), then for each batch row and unit
@@ -29,8 +41,9 @@ G = 4
 
 @kernel
 def lstm_forward_steps(x, wxp, bx, whp, bh, hs, cs, gx, S, gates, y, Tc, training, counter,
-                       ub0, ub1, parts):
-    """Steps 0 … T−1 for the unit blocks ``ub0:ub1`` (one worker).
+                       ub0, ub1, b0, b1, parts):
+    """Steps 0 … T−1 for the unit blocks ``ub0:ub1`` and batch rows ``b0:b1``
+    (one worker).
 
     ``hs``/``cs`` (slots, B, Hp): slot 0 holds h0/c0, step t reads slot
     ``t % slots`` and writes ``(t + 1) % slots``. ``hs`` has 2 slots (the
@@ -52,15 +65,17 @@ def lstm_forward_steps(x, wxp, bx, whp, bh, hs, cs, gx, S, gates, y, Tc, trainin
     for t0 in range(0, T, Tc):
         n = min(Tc, T - t0)
         # this worker's columns of the chunk's input projections (+ both biases)
-        product(px, t0 * B * I, I, pgx, 0, C, n * B, pwx, p0, p1, I, pbx, False)
+        for s in range(n):
+            product(px, ((t0 + s) * B + b0) * I, I, pgx, (s * B + b0) * C, C, b1 - b0, pwx,
+                    p0, p1, I, pbx, False)
         for s in range(n):
             t = t0 + s
             prev = (t % slots) * B * Hp
             cur = ((t + 1) % slots) * B * Hp
             hprev = (t % 2) * B * Hp
             hcur = ((t + 1) % 2) * B * Hp
-            product(phs, hprev, Hp, pS, 0, C, B, pwh, p0, p1, H, pbh, False)
-            for b in range(B):
+            product(phs, hprev + b0 * Hp, Hp, pS, b0 * C, C, b1 - b0, pwh, p0, p1, H, pbh, False)
+            for b in range(b0, b1):
                 go = (s * B + b) * C
                 so = b * C
                 for ub in range(ub0, ub1):
@@ -88,8 +103,10 @@ def lstm_forward_steps(x, wxp, bx, whp, bh, hs, cs, gx, S, gates, y, Tc, trainin
 
 
 @kernel
-def lstm_backward_steps(wbp, zb, gates, cs, dy, dh, dc, dg, S, counter, ub0, ub1, parts):
-    """Backpropagation through all steps for the unit blocks ``ub0:ub1``.
+def lstm_backward_steps(wbp, zb, gates, cs, dy, dh, dc, dg, S, counter, ub0, ub1, b0, b1,
+                        parts):
+    """Backpropagation through all steps for the unit blocks ``ub0:ub1`` and
+    batch rows ``b0:b1``.
 
     ``wbp`` is W_hh packed for the backward product (K = C gate columns in
     packed order, output columns = hidden units). ``dh`` (B, Hp) holds dh_n
@@ -111,8 +128,9 @@ def lstm_backward_steps(wbp, zb, gates, cs, dy, dh, dc, dg, S, counter, ub0, ub1
     for t in range(T - 1, -1, -1):
         if t < T - 1:
             # dh_t (this worker's units) = dy_t + dg_{t+1} · W_hh[:, units]
-            product(pdg, (t + 1) * B * C, C, pS, 0, Hp, B, pw, q0, q1, C, pzb, True)
-        for b in range(B):
+            product(pdg, ((t + 1) * B + b0) * C, C, pS, b0 * Hp, Hp, b1 - b0, pw, q0, q1, C,
+                    pzb, B < 4)
+        for b in range(b0, b1):
             yo = (t * B + b) * H
             so = b * Hp
             if t < T - 1:
@@ -138,4 +156,4 @@ def lstm_backward_steps(wbp, zb, gates, cs, dy, dh, dc, dg, S, counter, ub0, ub1
         if parts > 1:
             barrier_wait(pcount, parts, T - t)
     # dh0 = dg_0 · W_hh for this worker's units
-    product(pdg, 0, C, pdh, 0, Hp, B, pw, q0, q1, C, pzb, True)
+    product(pdg, b0 * C, C, pdh, b0 * Hp, Hp, b1 - b0, pw, q0, q1, C, pzb, B < 4)

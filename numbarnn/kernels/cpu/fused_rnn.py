@@ -11,8 +11,10 @@ from .simd import barrier_wait, lanes_of, load, ptr, store, vload, vstore
 
 
 @kernel
-def rnn_forward_steps(x, wxp, bx, whp, bh, hs, gx, S, y, act, Tc, counter, ub0, ub1, parts):
-    """Steps 0 … T−1 for the unit blocks ``ub0:ub1``; buffers as in
+def rnn_forward_steps(x, wxp, bx, whp, bh, hs, gx, S, y, act, Tc, counter, ub0, ub1, b0, b1,
+                      parts):
+    """Steps 0 … T−1 for the unit blocks ``ub0:ub1`` and batch rows ``b0:b1``;
+    buffers as in
     ``fused_lstm.lstm_forward_steps`` (the states ``hs`` are the cache)."""
     T, B, I = x.shape
     H = y.shape[2]
@@ -26,13 +28,15 @@ def rnn_forward_steps(x, wxp, bx, whp, bh, hs, gx, S, y, act, Tc, counter, ub0, 
     u0, u1 = ub0 * L, min(ub1 * L, H)
     for t0 in range(0, T, Tc):
         n = min(Tc, T - t0)
-        product(px, t0 * B * I, I, pgx, 0, C, n * B, pwx, p0, p1, I, pbx, False)
+        for s in range(n):
+            product(px, ((t0 + s) * B + b0) * I, I, pgx, (s * B + b0) * C, C, b1 - b0, pwx,
+                    p0, p1, I, pbx, False)
         for s in range(n):
             t = t0 + s
             prev = (t % slots) * B * Hp
             cur = ((t + 1) % slots) * B * Hp
-            product(phs, prev, Hp, pS, 0, C, B, pwh, p0, p1, H, pbh, False)
-            for b in range(B):
+            product(phs, prev + b0 * Hp, Hp, pS, b0 * C, C, b1 - b0, pwh, p0, p1, H, pbh, False)
+            for b in range(b0, b1):
                 go = (s * B + b) * C
                 so = b * C
                 for ub in range(ub0, ub1):
@@ -48,8 +52,9 @@ def rnn_forward_steps(x, wxp, bx, whp, bh, hs, gx, S, y, act, Tc, counter, ub0, 
 
 
 @kernel
-def rnn_backward_steps(wbp, zb, hs, dy, dh, dg, S, act, counter, ub0, ub1, parts):
-    """Backpropagation through all steps for the unit blocks ``ub0:ub1``.
+def rnn_backward_steps(wbp, zb, hs, dy, dh, dg, S, act, counter, ub0, ub1, b0, b1, parts):
+    """Backpropagation through all steps for the unit blocks ``ub0:ub1`` and
+    batch rows ``b0:b1``.
 
     ``dh`` (B, Hp) holds dh_n on entry and dh0 on return; ``dg`` (T, B, C)
     receives the pre-activation gradients; ``hs`` holds T + 1 slots.
@@ -65,8 +70,9 @@ def rnn_backward_steps(wbp, zb, hs, dy, dh, dg, S, act, counter, ub0, ub1, parts
     u0, u1 = ub0 * L, min(ub1 * L, H)
     for t in range(T - 1, -1, -1):
         if t < T - 1:
-            product(pdg, (t + 1) * B * C, C, pS, 0, Hp, B, pw, q0, q1, C, pzb, True)
-        for b in range(B):
+            product(pdg, ((t + 1) * B + b0) * C, C, pS, b0 * Hp, Hp, b1 - b0, pw, q0, q1, C,
+                    pzb, B < 4)
+        for b in range(b0, b1):
             yo = (t * B + b) * H
             so = b * Hp
             src = pS if t < T - 1 else pdh
@@ -78,4 +84,4 @@ def rnn_backward_steps(wbp, zb, hs, dy, dh, dg, S, act, counter, ub0, ub1, parts
                 vstore(pdg, (t * B + b) * C + ub * L, vload(pdh, u) * activation_grad(h, act))
         if parts > 1:
             barrier_wait(pcount, parts, T - t)
-    product(pdg, 0, C, pdh, 0, Hp, B, pw, q0, q1, C, pzb, True)
+    product(pdg, b0 * C, C, pdh, b0 * Hp, Hp, b1 - b0, pw, q0, q1, C, pzb, B < 4)

@@ -304,7 +304,8 @@ def product(a, a0, lda, out, o0, ldo, rows, wp, p0, p1, K, bias, split):
     (a chunked inference pass and a training pass, or one worker and three,
     give the same bits) — except with ``split``, where the single rows sum
     k in four interleaved chains (:func:`_tile1_split`); callers use it only
-    for the per-step products, which give a row the same tile in every pass.
+    when the whole batch has fewer than 4 rows, so that a row gets the same
+    tile however the batch is shared out.
     """
     L = lanes_of(wp)
     W = 2 * L

@@ -26,8 +26,9 @@ from .simd import barrier_wait, lanes_of, load, ptr, store, vload, vstore
 
 @kernel
 def weight_grads_part(dg, dgh, x, h0, y, xt, yt, wxt, dwt_ih, dwt_hh, db_ih, db_hh, dxp, zb,
-                      G, counter, ub0, ub1, parts):
-    """This worker's share: columns of the unit blocks ``ub0:ub1`` for the
+                      G, counter, ub0, ub1, b0, b1, parts):
+    """This worker's share (always split by unit blocks; ``b0:b1`` is the
+    whole batch): columns of the unit blocks ``ub0:ub1`` for the
     weight and bias gradients (``dwt_*`` transposed, (·, C); ``db_*`` (C,)),
     its share of the T·B rows of ``dxp`` (TB, Ip), and its share of the
     transposes ``xt`` (I, TB) and ``yt`` (H, TB) that every worker reads.

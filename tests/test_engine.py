@@ -167,3 +167,26 @@ def test_capped_pool_runs_with_fewer_parts(monkeypatch):
     seen = []
     n = workers.run_parts(3, lambda p, parts, c: (seen.append, ((p, parts),)))
     assert n == 1 and seen == [(0, 1)]
+
+
+@pytest.mark.parametrize("variant", VARIANT_PARAMS)
+def test_nan_in_is_nan_out_without_the_finiteness_check(variant):
+    # the vector exponential clamps its argument: the clamp must keep NaN
+    T, B, I, H = 4, 2, 3, 20
+    inp = variant.make_inputs(rng_for("nan", variant.id), T, B, I, H)
+    inp["x"] = inp["x"].copy()
+    inp["x"][1, 0, 0] = np.nan
+    y = variant.outputs(variant.forward(inp, check_finite=False))["y"]
+    assert np.isnan(y[1:, 0]).all() and np.isfinite(y[0]).all() and np.isfinite(y[:, 1]).all()
+
+
+def test_layers_take_check_finite():
+    layer = numbarnn.GRU(2, 3, seed=0)
+    x = np.ones((3, 1, 2))
+    x[0, 0, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        layer.forward(x)
+    y, _ = layer.forward(x, check_finite=False)
+    assert np.isnan(y).all()
+    with pytest.raises(TypeError, match="check_finite"):
+        layer.forward(x, check_finite="no")

@@ -61,6 +61,30 @@ class Cell:
         """The inverse of :meth:`pack_state`: a tuple of the state's parts."""
         return tuple(state) if self.has_cell_state else (state,)
 
+    def run_forward(self, x, weights, state, training, options, check_finite=True):
+        """The functional forward with the state as a tuple of parts.
+
+        ``weights`` is (w_ih, w_hh, b_ih, b_hh) and, for an LSTM, optionally
+        its projection w_hr (None: none). Returns ``(y, state parts, cache)``.
+        """
+        opts = dict(options)
+        if len(weights) > 4 and weights[4] is not None:
+            opts["w_hr"] = weights[4]
+        out = self.forward(x, *weights[:4], *state, training=training,
+                           check_finite=check_finite, **opts)
+        return out[0], tuple(out[1:-1]), out[-1]
+
+    def run_backward(self, cache, dy, dstate):
+        """The functional backward with tuple states: ``(dx, dstate0 parts,
+        weight gradients)``, the weight gradients (dw_ih, dw_hh, db_ih,
+        db_hh) and, for an LSTM, dw_hr last (None without a projection)."""
+        g = self.backward(cache, dy, *dstate)
+        n = len(self.states)
+        dw = tuple(g[1 + n:])
+        if self.has_cell_state and len(dw) == 4:
+            dw = dw + (None,)
+        return g[0], tuple(g[1:1 + n]), dw
+
 
 CELLS = {
     "rnn": Cell("rnn", ("h",), ("h",), rnn_forward, rnn_backward),

@@ -99,7 +99,7 @@ class RNNCellBase(Module):
         p = self.params
         return p["weight_ih"], p["weight_hh"], p.get("bias_ih"), p.get("bias_hh")
 
-    def forward(self, x, state=None):
+    def forward(self, x, state=None, *, check_finite=True):
         """One step: the next state from input ``x`` (B, I) and ``state``.
 
         Parameters
@@ -110,6 +110,10 @@ class RNNCellBase(Module):
             returns unbatched gradients.
         state : ndarray (B, H), or a pair (h, c) for LSTMCell, optional
             None means zeros.
+        check_finite : bool, default True
+            Reject NaN or Inf in x, the state and the weights; False skips
+            the scans. In eval mode on the CPU the weights are validated
+            once, not per call (see ``RNN.step``).
 
         Returns
         -------
@@ -124,7 +128,8 @@ class RNNCellBase(Module):
         >>> h.shape, len(cell._stack)
         ((2, 4), 2)
         """
-        if not self.training and self._device == "cpu":
+        check_finite = check_bool("check_finite", check_finite)
+        if check_finite and not self.training and self._device == "cpu":
             out = self._fast_forward(x, state)
             if out is not None:
                 return out
@@ -145,7 +150,7 @@ class RNNCellBase(Module):
         else:
             x3 = x[None]
         _, new, cache = cell_forward(self.kind, self._options, x3, self._weights(), state,
-                                     self.training)
+                                     self.training, check_finite)
         if self.training:
             self._stack.append((cache, unbatched))
         if unbatched:

@@ -221,7 +221,7 @@ class RNNBase(Module):
 
     # -- forward and backward ----------------------------------------------
     def forward(self, x, state=None, *, lengths=None, mask=None, return_gates=False,
-                keep_cache=None):
+                keep_cache=None, check_finite=True):
         """Run the layer over a batch of sequences.
 
         Parameters
@@ -259,6 +259,9 @@ class RNNBase(Module):
             Keep what :meth:`backward` needs. Default: in training mode yes,
             after :meth:`eval` no (inference then uses memory that does not
             grow with T); pass True to backpropagate in eval mode.
+        check_finite : bool, default True
+            Reject NaN or Inf in x, the state and the weights, as the
+            functional API does; False skips those scans.
 
         Returns
         -------
@@ -293,12 +296,14 @@ class RNNBase(Module):
         ``return_gates`` then raise NotImplementedError.
         """
         return_gates = check_bool("return_gates", return_gates)
+        check_finite = check_bool("check_finite", check_finite)
         unbatched = getattr(x, "ndim", None) == 2
         if self._device == "cuda":
             if mask is not None or unbatched:
                 raise NotImplementedError("mask and unbatched input are supported on the CPU "
                                           "only: run the layer on the CPU (.to('cpu'))")
-            return self._forward_device(x, state, lengths, return_gates, keep_cache)
+            return self._forward_device(x, state, lengths, return_gates, keep_cache,
+                                        check_finite)
         if unbatched:  # PyTorch's no-batch-dimension mode: a batch of one
             if lengths is not None:
                 raise ValueError("lengths needs batched input (T, B, I); unbatched input "
@@ -332,7 +337,7 @@ class RNNBase(Module):
                 xin = plan.reverse(inp) if d else inp
                 y_d, s_d, caches = direction_forward(
                     self.kind, self._options, xin, self._weights(layer, d),
-                    state0[layer * D + d], plan, training)
+                    state0[layer * D + d], plan, training, check_finite)
                 outs.append(plan.reverse(y_d) if d else y_d)
                 finals.append(s_d)
                 records.append(caches)
@@ -378,7 +383,7 @@ class RNNBase(Module):
     def _unbatch_state(state):
         return tuple(s[:, 0] for s in state) if isinstance(state, tuple) else state[:, 0]
 
-    def _forward_device(self, x, state, lengths, return_gates, keep_cache):
+    def _forward_device(self, x, state, lengths, return_gates, keep_cache, check_finite=True):
         """:meth:`forward` on the GPU: the same passes on device arrays."""
         from . import _device
 
@@ -405,7 +410,7 @@ class RNNBase(Module):
                 xin = _device.reverse_time(inp) if d else inp
                 y_d, s_d, caches = direction_forward(
                     self.kind, self._options, xin, self._weights(layer, d),
-                    state0[layer * D + d], plan, keep)
+                    state0[layer * D + d], plan, keep, check_finite)
                 if D == 1:
                     out = y_d
                 else:  # [forward, reverse], the reverse one back in forward time
@@ -575,7 +580,7 @@ class RNNBase(Module):
             plan = self._step_plan = StepPlan(self, names, self.kind, self._options)
         return plan.run(x_t, state)
 
-    def step(self, x_t, state=None):
+    def step(self, x_t, state=None, *, check_finite=True):
         """Advance one time step: the streaming form of :meth:`forward`.
 
         Feeding the returned state back in, step by step (or chunk by
@@ -587,6 +592,13 @@ class RNNBase(Module):
         ----------
         x_t : ndarray, shape (B, I), or (I,) unbatched
         state : like ``forward``'s, optional
+        check_finite : bool, default True
+            As in :meth:`forward`. In eval mode on the CPU a step takes a
+            fast path: the weights are validated once (again only when a
+            parameter array is replaced or the dtype changes; values edited
+            in place are read as they are), x_t and the state are checked
+            for NaN/Inf inside the kernel, and one step of a one-layer
+            float32 LSTM with H = 32 costs a few microseconds.
 
         Returns
         -------
@@ -609,8 +621,8 @@ class RNNBase(Module):
         >>> bool(np.allclose(y_t, lstm.forward(x)[0][-1]))
         True
         """
-        if not self.training and self._device == "cpu" and not self.proj_size \
-                and not self.bidirectional:
+        if check_finite is True and not self.training and self._device == "cpu" \
+                and not self.proj_size and not self.bidirectional:
             out = self._fast_step(x_t, state)
             if out is not None:
                 return out
@@ -619,7 +631,7 @@ class RNNBase(Module):
                              "of a bidirectional layer reads the future")
         if getattr(x_t, "ndim", None) == 1 and self._device == "cpu":  # unbatched (I,)
             x_t = self._check_array("x_t", x_t, (self.input_size,))
-            y, state = self.forward(x_t[None], state)
+            y, state = self.forward(x_t[None], state, check_finite=check_finite)
             return y[0], state
         x_t = self._check_array("x_t", x_t, (None, self.input_size))
         if self._device == "cuda":  # device arrays have reshape, not None-indexing
@@ -628,7 +640,9 @@ class RNNBase(Module):
             B = x_t.shape[0]
             x_t = _device.contiguous(x_t)
             y, state = self.forward(x_t.reshape((B, 1, self.input_size) if self.batch_first
-                                                else (1, B, self.input_size)), state)
+                                                else (1, B, self.input_size)), state,
+                                    check_finite=check_finite)
             return y.reshape(B, y.shape[2]), state
-        y, state = self.forward(x_t[:, None] if self.batch_first else x_t[None], state)
+        y, state = self.forward(x_t[:, None] if self.batch_first else x_t[None], state,
+                                check_finite=check_finite)
         return (y[:, 0] if self.batch_first else y[0]), state

@@ -18,33 +18,20 @@ y have the projection's size P and c keeps H.
 """
 import numpy as np
 
-from .. import functional as F
+from ..functional.cells import CELLS
 
-GATE_NAMES = {"rnn": ("h",), "lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}
+GATE_NAMES = {name: cell.gate_names for name, cell in CELLS.items()}
 
 
-def cell_forward(kind, opts, x, weights, state, training):
+def cell_forward(kind, opts, x, weights, state, training, check_finite=True):
     """The functional forward of ``kind`` with tuple states: (y, state, cache)."""
-    if kind == "lstm":
-        w_hr = weights[4] if len(weights) > 4 else None
-        y, h, c, cache = F.lstm_forward(x, *weights[:4], state[0], state[1], w_hr=w_hr,
-                                        training=training)
-        return y, (h, c), cache
-    fn = F.rnn_forward if kind == "rnn" else F.gru_forward
-    y, h, cache = fn(x, *weights[:4], state[0], training=training, **opts)
-    return y, (h,), cache
+    return CELLS[kind].run_forward(x, weights, state, training, opts, check_finite)
 
 
 def cell_backward(kind, cache, dy, dstate):
     """The functional backward of ``kind``: (dx, dstate0, (dw_ih, dw_hh, db_ih, db_hh)),
     with an LSTM's ``dw_hr`` as a fifth weight gradient (None without a projection)."""
-    if kind == "lstm":
-        g = F.lstm_backward(cache, dy, dstate[0], dstate[1])
-        return g.dx, (g.dh0, g.dc0), (g.dw_ih, g.dw_hh, g.db_ih, g.db_hh,
-                                      getattr(g, "dw_hr", None))
-    fn = F.rnn_backward if kind == "rnn" else F.gru_backward
-    g = fn(cache, dy, dstate[0])
-    return g.dx, (g.dh0,), (g.dw_ih, g.dw_hh, g.db_ih, g.db_hh)
+    return CELLS[kind].run_backward(cache, dy, dstate)
 
 
 def cache_gates(kind, cache):
@@ -53,14 +40,14 @@ def cache_gates(kind, cache):
     This reads the functional cache's ``y``, ``gates`` (activations, gate
     blocks stacked as in the weights) and ``cs`` (LSTM cell states).
     """
+    cell = CELLS[kind]
     T = cache.x.shape[0]  # the buffers keep one step even when T == 0
-    if kind == "rnn":
+    if cell.gates == 1:
         return {"h": cache.y[:T]}
-    G = len(GATE_NAMES[kind])
-    H = cache.gates.shape[2] // G  # not w_hh's columns: those are P with a projection
+    H = cache.gates.shape[2] // cell.gates  # not w_hh's columns: P with a projection
     out = {name: cache.gates[:T, :, j * H:(j + 1) * H]
-           for j, name in enumerate(GATE_NAMES[kind])}
-    if kind == "lstm":
+           for j, name in enumerate(cell.gate_names)}
+    if cell.has_cell_state:
         out["c"] = cache.cs[:T]
     return out
 
@@ -129,7 +116,7 @@ class Plan:
         return np.take_along_axis(a, self.rev[:, :, None], axis=0)
 
 
-def direction_forward(kind, opts, x, weights, state0, plan, training):
+def direction_forward(kind, opts, x, weights, state0, plan, training, check_finite=True):
     """Run one direction over sorted x (T, B, I).
 
     Returns
@@ -142,7 +129,7 @@ def direction_forward(kind, opts, x, weights, state0, plan, training):
         One functional cache per segment (Nones unless ``training``).
     """
     if not plan.ragged:
-        y, state, cache = cell_forward(kind, opts, x, weights, state0, training)
+        y, state, cache = cell_forward(kind, opts, x, weights, state0, training, check_finite)
         return y, state, [cache]
     H = weights[1].shape[1]
     y = np.zeros((plan.T, plan.B, H), x.dtype)
@@ -152,7 +139,8 @@ def direction_forward(kind, opts, x, weights, state0, plan, training):
         # copies: a cache keeps a reference to its initial state, and
         # ``state`` is overwritten below
         ys, new, cache = cell_forward(kind, opts, x[t_a:t_b, :k], weights,
-                                      tuple(s[:k].copy() for s in state), training)
+                                      tuple(s[:k].copy() for s in state), training,
+                                      check_finite)
         y[t_a:t_b, :k] = ys
         for s, n in zip(state, new):
             s[:k] = n
@@ -185,7 +173,7 @@ def direction_gates(kind, caches, plan, H, dtype):
     """The activations of every step of one direction, (T, B, H) each, zero-padded."""
     if not plan.ragged:
         return {k: v.copy() for k, v in cache_gates(kind, caches[0]).items()}
-    names = GATE_NAMES[kind] + (("c",) if kind == "lstm" else ())
+    names = GATE_NAMES[kind] + (("c",) if CELLS[kind].has_cell_state else ())
     out = {name: np.zeros((plan.T, plan.B, H), dtype) for name in names}
     for (t_a, t_b, k), cache in zip(plan.segments, caches):
         for name, a in cache_gates(kind, cache).items():

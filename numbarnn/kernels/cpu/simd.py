@@ -259,9 +259,10 @@ def _vector_call(name):
     return fn
 
 
-# minnum/maxnum: the smaller (larger) operand, as scalar min/max give for the
-# finite values the kernels see
-_vmin, _vmax = _vector_call("minnum"), _vector_call("maxnum")
+# minimum/maximum (IEEE 754-2019): a NaN operand gives NaN, as numba's
+# scalar min/max do, so that NaN in (with check_finite=False) is NaN out
+# rather than clamped away by the exponential's range reduction
+_vmin, _vmax = _vector_call("minimum"), _vector_call("maximum")
 
 
 @intrinsic

@@ -28,10 +28,14 @@ def peak_beyond_output(variant, T, training):
 
 @pytest.mark.parametrize("variant", KIND_PARAMS)
 def test_inference_memory_does_not_grow_with_T(variant, monkeypatch):
-    from numbarnn.functional import checks
+    from numbarnn.functional import checks, engine
 
-    # chunks of 64 steps: the sequences below span 1 and 40 chunks
+    # chunks of 64 steps: the sequences below span 1 and 40 chunks (the
+    # batch-split kernels read CHUNK_ELEMENTS, the engine CHUNK_VALUES over its
+    # padded gate columns)
     monkeypatch.setattr(checks, "CHUNK_ELEMENTS", 64 * 3 * variant.gates * 16)
+    lay = engine.layout(variant.gates, 16, np.float64)
+    monkeypatch.setattr(engine, "CHUNK_VALUES", 64 * 3 * lay.C)
     short = peak_beyond_output(variant, 64, training=False)
     long = peak_beyond_output(variant, 64 * 40, training=False)
     assert long <= short + 4096, (short, long)

@@ -58,7 +58,7 @@ SMOKE_SHAPES = {
 
 CELLS = ("rnn", "lstm", "gru")
 DTYPES = ("float32", "float64")
-MODES = ("forward", "fwdbwd")
+MODES = ("forward", "fwdbwd", "step")
 CONTENDERS = ("numbarnn", "torch", "numpy")
 
 #: Gate count G: weights are (G*H, I) and (G*H, H).
@@ -75,9 +75,12 @@ class Case:
         ``rnn`` is the tanh Elman RNN; ``gru`` uses ``reset_after=True``
         (the PyTorch/cuDNN form) so the torch comparison is like for like.
     dtype : {"float32", "float64"}
-    mode : {"forward", "fwdbwd"}
+    mode : {"forward", "fwdbwd", "step"}
         ``forward`` is inference (``training=False``); ``fwdbwd`` is a
-        training forward followed by backpropagation of a fixed ``dy``.
+        training forward followed by backpropagation of a fixed ``dy``;
+        ``step`` is one streaming step of an inference layer
+        (``LSTM.step`` against torch's ``LSTMCell`` under ``no_grad``) on the
+        shape's batch, ignoring T.
     shape : str
         A key of :data:`SHAPES` or :data:`SMOKE_SHAPES`.
 

@@ -52,7 +52,7 @@ def _parser():
     )
     p.add_argument("--cells", type=_comma_list(CELLS), help="default: rnn,lstm,gru")
     p.add_argument("--dtypes", type=_comma_list(DTYPES), help="default: float32,float64")
-    p.add_argument("--modes", type=_comma_list(MODES), help="default: forward,fwdbwd")
+    p.add_argument("--modes", type=_comma_list(MODES), help="default: forward,fwdbwd,step")
     p.add_argument("--shapes", type=_shape_list,
                    help="'all' (S1-S6, default), 'smoke' (S1s,S2s,S6s) or a comma list; "
                    "--device cuda also takes S7 and defaults to S1-S7")

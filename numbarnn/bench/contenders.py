@@ -93,6 +93,19 @@ def _numbarnn(case, d):
     args = (d["x"], d["w_ih"], d["w_hh"], d["b_ih"], d["b_hh"], *_state_args(case, d))
     dy = d["dy"]
 
+    if case.mode == "step":
+        import numbarnn
+
+        _, _, I, H = case.dims
+        layer = getattr(numbarnn, case.cell.upper())(I, H, dtype=case.dtype, **kw).eval()
+        for ours, theirs in (("w_ih", "weight_ih_l0"), ("w_hh", "weight_hh_l0"),
+                             ("b_ih", "bias_ih_l0"), ("b_hh", "bias_hh_l0")):
+            layer.params[theirs][...] = d[ours]
+        x_t = np.ascontiguousarray(d["x"][0])
+        parts = tuple(np.ascontiguousarray(a[None]) for a in _state_args(case, d))
+        state = parts if case.cell == "lstm" else parts[0]
+        return lambda: layer.step(x_t, state)[0]
+
     if case.mode == "forward":
         return lambda: forward(*args, training=False, **kw)[0]
 
@@ -112,6 +125,9 @@ def _numpy(case, d):
 
     if case.mode == "forward":
         return lambda: numpy_forward(*args, c0)[0]
+    if case.mode == "step":
+        args1 = (case.cell, d["x"][:1], *args[2:])
+        return lambda: numpy_forward(*args1, c0)[0][0]
 
     def fwdbwd():
         cache = numpy_forward(*args, c0, training=True)[-1]
@@ -162,6 +178,25 @@ def _torch(case, d):
                 return mod(x, hx)[0]
 
         return forward
+
+    if case.mode == "step":
+        cell_cls = {"rnn": torch.nn.RNNCell, "lstm": torch.nn.LSTMCell,
+                    "gru": torch.nn.GRUCell}[case.cell]
+        cell = cell_cls(I, H, dtype=dtype, **kw)
+        with torch.no_grad():
+            for ours, theirs in names.items():
+                w = d[ours] * (sign[:, None] if d[ours].ndim == 2 else sign)
+                getattr(cell, theirs.replace("_l0", "")).copy_(
+                    torch.from_numpy(w.astype(case.dtype)))
+        x_t = x[0]
+        hx1 = tuple(s[0] for s in state) if case.cell == "lstm" else state[0][0]
+
+        def step():
+            with torch.no_grad():
+                out = cell(x_t, hx1)
+            return out[0] if case.cell == "lstm" else out
+
+        return step
 
     # numbarnn's backward returns dx and dh0 too, so torch must compute them.
     x.requires_grad_(True)

@@ -48,69 +48,67 @@ def typed(like, v):
     return type(like)(v)
 
 
+def _floor(x):
+    return math.floor(x)
+
+
+@overload(_floor, jit_options={"fastmath": FASTMATH, "error_model": "numpy"})
+def _ov_floor(x):
+    """Round down, in x's own type: a float for scalars, lanes for vectors."""
+    if isinstance(x, Vector):
+        return lambda x: vfloor(x)
+    fty = np.float64 if x == types.float64 else np.float32
+    return lambda x: fty(math.floor(x))
+
+
+def _pow2(n, bias, shift):
+    return 2.0 ** n
+
+
+@overload(_pow2, jit_options={"fastmath": FASTMATH, "error_model": "numpy"})
+def _ov_pow2(n, bias, shift):
+    """2**n for integral n in the normal range, from the exponent bits."""
+    if isinstance(n, Vector):
+        return lambda n, bias, shift: vpow2(n, bias, shift)
+    itype = np.int64 if n == types.float64 else np.int32
+    return lambda n, bias, shift: _bits_to_float(itype(itype(n) + bias) << shift, n)
+
+
 def _exp_impl(fty):
     # Cody–Waite reduction a = n ln2 + r, |r| ≤ ln2/2, then a Taylor
     # polynomial for e^r (degree 13 for float64, 7 for float32: truncation
-    # error below half an ulp), and 2^n built from the exponent bits.
-    c = lambda v: fty(v)  # noqa: E731
+    # error below half an ulp), and 2^n built from the exponent bits. One
+    # source for scalars and SIMD vectors: ``typed`` gives each constant in
+    # a's type (a splat for vectors), min/max/_floor/_pow2 work on both.
     if fty is np.float64:
         lo, hi, bias, shift, degree = -708.0, 709.0, 1023, 52, 13
         ln2_hi, ln2_lo = 6.93147180369123816490e-01, 1.90821492927058770002e-10
     else:
         lo, hi, bias, shift, degree = -87.0, 88.0, 127, 23, 7
         ln2_hi, ln2_lo = 0.693359375, -2.12194440e-4
-    coeffs = tuple(c(1.0 / math.factorial(k)) for k in range(degree, -1, -1))
-    lo, hi, log2e, half = c(lo), c(hi), c(1.4426950408889634), c(0.5)
-    ln2_hi, ln2_lo = c(ln2_hi), c(ln2_lo)
-    itype = np.int64 if fty is np.float64 else np.int32
+    coeffs = tuple(float(fty(1.0 / math.factorial(k))) for k in range(degree, -1, -1))
+    lo, hi, log2e = float(fty(lo)), float(fty(hi)), float(fty(1.4426950408889634))
+    ln2_hi, ln2_lo = float(fty(ln2_hi)), float(fty(ln2_lo))
 
     def impl(a):
-        x = min(max(a, lo), hi)
-        n = math.floor(x * log2e + half)
-        nf = fty(n)
-        r = (x - nf * ln2_hi) - nf * ln2_lo
-        p = coeffs[0]
+        x = min(max(a, typed(a, lo)), typed(a, hi))
+        nf = _floor(x * typed(a, log2e) + typed(a, 0.5))
+        r = (x - nf * typed(a, ln2_hi)) - nf * typed(a, ln2_lo)
+        p = typed(a, coeffs[0])
         for k in numba.literal_unroll(coeffs[1:]):
-            p = p * r + k
-        scale = _bits_to_float(itype(n + bias) << shift, nf)
-        return p * scale
-
-    return impl
-
-
-def _vector_exp_impl(fty):
-    # the same reduction and polynomial as _exp_impl, on a register of lanes
-    c = lambda v: fty(v)  # noqa: E731
-    if fty is np.float64:
-        lo, hi, bias, shift, degree = -708.0, 709.0, 1023, 52, 13
-        ln2_hi, ln2_lo = 6.93147180369123816490e-01, 1.90821492927058770002e-10
-    else:
-        lo, hi, bias, shift, degree = -87.0, 88.0, 127, 23, 7
-        ln2_hi, ln2_lo = 0.693359375, -2.12194440e-4
-    coeffs = tuple(c(1.0 / math.factorial(k)) for k in range(degree, -1, -1))
-    lo, hi, log2e, half = c(lo), c(hi), c(1.4426950408889634), c(0.5)
-    ln2_hi, ln2_lo = c(ln2_hi), c(ln2_lo)
-
-    def impl(a):
-        x = min(max(a, vsplat(lo)), vsplat(hi))
-        nf = vfloor(x * vsplat(log2e) + vsplat(half))
-        r = (x - nf * vsplat(ln2_hi)) - nf * vsplat(ln2_lo)
-        p = vsplat(coeffs[0])
-        for k in numba.literal_unroll(coeffs[1:]):
-            p = p * r + vsplat(k)
-        return p * vpow2(nf, bias, shift)
+            p = p * r + typed(a, k)
+        return p * _pow2(nf, bias, shift)
 
     return impl
 
 
 @overload(fast_exp, jit_options={"fastmath": FASTMATH, "error_model": "numpy"})
 def _ov_fast_exp(a):
-    if a == types.float64:
+    dtype = a.dtype if isinstance(a, Vector) else a
+    if dtype == types.float64:
         return _exp_impl(np.float64)
-    if a == types.float32:
+    if dtype == types.float32:
         return _exp_impl(np.float32)
-    if isinstance(a, Vector):
-        return _vector_exp_impl(np.float64 if a.dtype == types.float64 else np.float32)
     return None
 
 

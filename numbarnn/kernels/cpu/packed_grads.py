@@ -21,7 +21,7 @@ import numpy as np
 
 from ..._jit import kernel
 from .packed import product, product_strided
-from .simd import barrier_wait, lanes_of, load, ptr, store, vload, vstore
+from .simd import barrier_wait, keep_alive, lanes_of, load, ptr, store, vload, vstore
 
 
 @kernel
@@ -92,3 +92,4 @@ def weight_grads_part(dg, dgh, x, h0, y, xt, yt, wxt, dwt_ih, dwt_hh, db_ih, db_
     Ip = dxp.shape[1]
     product(pdg, r0 * C, C, ptr(dxp), r0 * Ip, Ip, r1 - r0, ptr(wxt), 0, Ip // W, C, pzb,
             False)
+    keep_alive(panel)

@@ -82,8 +82,11 @@ def ptr(typingctx, a):
     loops: an array passed into an inlined helper or sliced there carries
     reference counting that numba does not always prune, and a refcount call
     inside a register tile spilled every accumulator to the stack (52 → 97
-    GFLOP/s on (32×128)·(128×512) float32 once gone). The caller keeps ``a``
-    alive (it is an argument of the kernel) and indexes it flat.
+    GFLOP/s on (32×128)·(128×512) float32 once gone). The array must stay
+    alive while the pointer is used: an argument of the kernel is (its
+    caller holds it), but numba frees a local array right after its last use
+    *as an array*, so a kernel that allocates one must pass it to
+    :func:`keep_alive` after its last pointer use.
     """
     if not isinstance(a, types.Array):
         return None
@@ -93,6 +96,19 @@ def ptr(typingctx, a):
         return context.make_array(sig.args[0])(context, builder, args[0]).data
 
     return pty(a), codegen
+
+
+@intrinsic
+def keep_alive(typingctx, a):
+    """A use of ``a`` that does nothing: numba releases a local array after
+    its last use, and a pointer taken from it (:func:`ptr`) does not count."""
+    if not isinstance(a, types.Array):
+        return None
+
+    def codegen(context, builder, sig, args):
+        return context.get_dummy_value()
+
+    return types.void(a), codegen
 
 
 @intrinsic

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..._jit import inline, kernel
 from .cell import activation, gru_update, lstm_cell, sigmoid, tanh
-from .simd import lanes_of, load, ptr, store, vfma, vload, vstore, vsum, vzero
+from .simd import keep_alive, lanes_of, load, ptr, store, vfma, vload, vstore, vsum, vzero
 
 
 @inline
@@ -97,6 +97,7 @@ def lstm_step(x, xo, l, h, c, w_ih, w_hh, b_ih, b_hh, h_new, c_new):
             store(pco, u + j, cj)
             store(pho, u + j, hj)
             j += 1
+    keep_alive(g)   # g is only used through pointers
     return 0
 
 
@@ -139,6 +140,7 @@ def gru_step(x, xo, l, h, w_ih, w_hh, b_ih, b_hh, reset_after, h_new):
                 a = load(pbi, row) + _dot(pwi, row * I, px, xb, I, L)
                 a += load(pbh, row) + _dot(pwh, row * H, pg, 4 * H, H, L)
                 store(pho, u + j, gru_update(load(pg, H + j), tanh(a), load(ph, u + j)))
+    keep_alive(g)   # g is only used through pointers
     return 0
 
 
@@ -163,4 +165,5 @@ def rnn_step(x, xo, l, h, w_ih, w_hh, b_ih, b_hh, act, h_new):
         _gates(px, xo + b * I, ph, u, pwi, pwh, pbi, pbh, pg, pg, H, I, H, H, L)
         for j in range(H):
             store(pho, u + j, activation(load(pg, j), act))
+    keep_alive(g)   # g is only used through pointers
     return 0

@@ -19,10 +19,9 @@ import warnings
 
 import numpy as np
 
+from .functional.cells import CELLS
 from .nn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from .nn.base import as_float_dtype
-
-_GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
 
 def _torch():
@@ -209,13 +208,13 @@ def keras_arrays(kind, kernel, recurrent_kernel, bias=None, *, reset_after=True)
     >>> w_ih.shape, w_hh.shape, b_hh.shape
     ((8, 3), (8, 2), (8,))
     """
-    if kind not in _GATES:
-        raise ValueError(f"kind must be one of {sorted(_GATES)}, got {kind!r}")
+    if kind not in CELLS:
+        raise ValueError(f"kind must be one of {sorted(CELLS)}, got {kind!r}")
     kernel, rec = np.asarray(kernel), np.asarray(recurrent_kernel)
     if kernel.dtype != rec.dtype or kernel.dtype not in (np.float32, np.float64):
         raise TypeError("kernel and recurrent_kernel must both be float32 or both float64, "
                         f"got {kernel.dtype} and {rec.dtype}")
-    G = _GATES[kind]
+    G = CELLS[kind].gates
     if rec.ndim != 2 or rec.shape[1] != G * rec.shape[0]:
         raise ValueError(f"recurrent_kernel must have shape (H, {G}·H) for a Keras {kind}, "
                          f"got {rec.shape}")

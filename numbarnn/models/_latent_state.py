@@ -14,6 +14,7 @@ import json
 
 import numpy as np
 
+from ..functional.cells import CELLS
 from ..nn.serialize import params_digest
 from . import _latent_io as io_
 from . import _pandas
@@ -164,7 +165,7 @@ class StateMixin:
 
     def _param_shapes(self, D, K):
         """The parameter shapes the arguments imply for D features and K covariates."""
-        G = {"rnn": 1, "gru": 3, "lstm": 4}[self.cell]
+        G = CELLS[self.cell].gates
         H, L = int(self.hidden_size), int(self.num_layers)
         shapes = {}
         for i in range(L):
@@ -214,7 +215,7 @@ class StateMixin:
         expected = set(shapes) | {"context", "end_u", "facts", "frame"}
         expected |= set() if self._categorical else {"mean_", "scale_"}
         expected |= {"exog_mean_", "exog_scale_", "context_exog"} if K else set()
-        expected |= {"end_h", "end_c"} if self.cell == "lstm" else {"end_h"}
+        expected |= {"end_" + s for s in CELLS[self.cell].states}
         if set(arrays) != expected:
             raise ValueError(f"state_dict does not fit this LatentAR: missing "
                              f"{sorted(expected - set(arrays))}, unexpected "
@@ -229,7 +230,7 @@ class StateMixin:
             _check_array(arrays, f"readout.{k}", p.shape, p.dtype)
             np.copyto(p, arrays[f"readout.{k}"])
         L, H = layer.num_layers, layer.hidden_size
-        for name in (("end_h", "end_c") if layer.kind == "lstm" else ("end_h",)):
+        for name in ("end_" + s for s in layer.cell.states):
             _check_array(arrays, name, (L, 1, H), layer.dtype)
         _check_array(arrays, "end_u", (1, D), layer.dtype)
         context = _check_array(arrays, "context", (None, D), np.float64)
@@ -255,7 +256,7 @@ class StateMixin:
         self._set_context(context.copy(), None if ctx_exog is None else ctx_exog.copy(),
                           frame)
         end = tuple(np.array(arrays[n]) for n in ("end_h", "end_c") if n in arrays)
-        self._end = (end if layer.kind == "lstm" else end[0], np.array(arrays["end_u"]))
+        self._end = (layer.cell.pack_state(end), np.array(arrays["end_u"]))
         self._end_digest = facts.get("end_digest")
 
 

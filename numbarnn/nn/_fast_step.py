@@ -18,6 +18,7 @@ values, which were finite-checked when the plan was made, not since.
 """
 import numpy as np
 
+from ..functional.cells import CELLS
 from ..functional.rnn import NONLINEARITIES
 from ..kernels.cpu import step as _k
 
@@ -52,7 +53,7 @@ class StepPlan:
         self.layers = layers
         self.H = layers[0][1].shape[1]
         self.I = layers[0][0].shape[1]
-        self.n_parts = 2 if kind == "lstm" else 1
+        self.n_parts = len(CELLS[kind].states)
         self.work_per_row = sum(w[1].shape[0] * (w[0].shape[1] + w[1].shape[1])
                                 for w in layers)
         self.act = NONLINEARITIES[options.get("nonlinearity", "tanh")]

@@ -18,6 +18,7 @@ import numbers
 import numpy as np
 
 from . import init as _init
+from ..functional.cells import CELLS
 from ._fast_step import StepPlan
 from ..functional import NONLINEARITIES
 from .base import Module, _positive_int, _split_seed, check_bool
@@ -36,9 +37,18 @@ class RNNCellBase(Module):
     True
     """
 
-    kind = None
-    gate_count = 1
+    kind = None   # "rnn", "lstm" or "gru": names the cell (functional/cells.py)
     _options = {}
+
+    @property
+    def cell(self):
+        """The :class:`~numbarnn.functional.cells.Cell` this module runs."""
+        return CELLS[self.kind]
+
+    @property
+    def gate_count(self):
+        """G: the weights are (G·H, ·)."""
+        return CELLS[self.kind].gates
 
     def __init__(self, input_size, hidden_size, bias, dtype, seed, init, extra=None):
         super().__init__(dtype)
@@ -78,7 +88,7 @@ class RNNCellBase(Module):
 
     def _state(self, name, state, B):
         H = self.hidden_size
-        if self.kind == "lstm":
+        if self.cell.has_cell_state:
             if state is None:
                 state = (None, None)
             if not isinstance(state, (tuple, list)) or len(state) != 2:
@@ -155,7 +165,7 @@ class RNNCellBase(Module):
             self._stack.append((cache, unbatched))
         if unbatched:
             new = tuple(n[0] for n in new)
-        return new if self.kind == "lstm" else new[0]
+        return self.cell.pack_state(new)
 
     def _fast_forward(self, x, state):
         # eval-mode streaming on the CPU (nn/_fast_step.py); None: take the general path
@@ -171,11 +181,11 @@ class RNNCellBase(Module):
         """An unbatched state ((H,), or a pair for LSTMCell) with a batch axis of one."""
         if state is None:
             return None
-        parts = state if self.kind == "lstm" and isinstance(state, (tuple, list)) \
+        parts = state if self.cell.has_cell_state and isinstance(state, (tuple, list)) \
             else (state,)
         out = tuple(None if s is None else self._check(name, s, (self.hidden_size,))[None]
                     for s in parts)
-        return out if self.kind == "lstm" else out[0]
+        return self.cell.pack_state(out)
 
     __call__ = forward
 
@@ -232,7 +242,7 @@ class RNNCellBase(Module):
         dx = dx[0]
         if unbatched:
             dx, d0 = dx[0], tuple(d[0] for d in d0)
-        return dx, (d0 if self.kind == "lstm" else d0[0])
+        return dx, self.cell.pack_state(d0)
 
     def clear_cache(self):
         """Drop the caches of steps not yet backpropagated.
@@ -269,7 +279,6 @@ class RNNCell(RNNCellBase):
     """
 
     kind = "rnn"
-    gate_count = 1
 
     def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", *,
                  dtype=np.float64, seed=None, init="pytorch"):
@@ -303,7 +312,6 @@ class LSTMCell(RNNCellBase):
     """
 
     kind = "lstm"
-    gate_count = 4
 
     def __init__(self, input_size, hidden_size, bias=True, *, dtype=np.float64, seed=None,
                  init="pytorch"):
@@ -332,7 +340,6 @@ class GRUCell(RNNCellBase):
     """
 
     kind = "gru"
-    gate_count = 3
 
     def __init__(self, input_size, hidden_size, bias=True, reset_after=False, *,
                  dtype=np.float64, seed=None, init="pytorch"):

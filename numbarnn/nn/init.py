@@ -125,7 +125,7 @@ def unit_forget_bias_(module):
     >>> (layer.params["bias_ih_l0"] + layer.params["bias_hh_l0"])[3:6].tolist()
     [1.0, 1.0, 1.0]
     """
-    if module.kind != "lstm":
+    if "f" not in getattr(getattr(module, "cell", None), "gate_names", ()):
         raise ValueError(f"unit_forget_bias_ needs an LSTM, got a {type(module).__name__}")
     if not module.bias:
         raise ValueError("unit_forget_bias_ needs a module built with bias=True")
@@ -175,7 +175,7 @@ def keras_(module, seed=None):
             bound = np.sqrt(6.0 / (p.shape[0] + p.shape[1]))
             p[...] = rng.uniform(-bound, bound, p.shape)
     zeros_bias_(module)
-    if module.kind == "lstm" and module.bias:
+    if "f" in module.cell.gate_names and module.bias:
         unit_forget_bias_(module)
 
 

@@ -88,7 +88,6 @@ class RNN(RNNBase):
         tail=""))
 
     kind = "rnn"
-    gate_count = 1
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
                  batch_first=False, dropout=0.0, bidirectional=False, *, dtype=np.float64,
@@ -129,7 +128,6 @@ class LSTM(RNNBase):
              "features, c_n keeps H.\n    "))
 
     kind = "lstm"
-    gate_count = 4
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, proj_size=0, *, dtype=np.float64,
@@ -169,7 +167,6 @@ class GRU(RNNBase):
              "        cuDNN/PyTorch form, r ⊙ (w_hn h + b_hn).\n    "))
 
     kind = "gru"
-    gate_count = 3
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, reset_after=False, *, dtype=np.float64,

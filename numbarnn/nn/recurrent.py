@@ -19,6 +19,7 @@ from . import init as _init
 from .base import Module, _positive_int, _split_seed, check_bool  # noqa: F401
 from ._fast_step import StepPlan
 from .masking import MaskPlan, check_mask
+from ..functional.cells import CELLS
 from .sequence import Plan, direction_backward, direction_forward, direction_gates
 
 
@@ -45,9 +46,18 @@ class RNNBase(Module):
     True
     """
 
-    kind = None      # "rnn", "lstm" or "gru": names the functional calls
-    gate_count = 1   # G: weights are (G·H, ·)
+    kind = None      # "rnn", "lstm" or "gru": names the cell (functional/cells.py)
     proj_size = 0    # P > 0: an LSTM whose hidden state is projected to P
+
+    @property
+    def cell(self):
+        """The :class:`~numbarnn.functional.cells.Cell` this layer runs."""
+        return CELLS[self.kind]
+
+    @property
+    def gate_count(self):
+        """G: the weights are (G·H, ·)."""
+        return CELLS[self.kind].gates
 
     def __init__(self, input_size, hidden_size, num_layers, bias, batch_first, dropout,
                  bidirectional, dtype, seed, init, extra=({}, {})):
@@ -159,7 +169,7 @@ class RNNBase(Module):
         """(("h", "c"), (h, c)) for an LSTM, (("h",), (h,)) otherwise; None
         parts for an absent state, a TypeError for an LSTM state that is not
         a pair."""
-        parts = ("h", "c") if self.kind == "lstm" else ("h",)
+        parts = self.cell.states
         if state is None:
             return parts, (None,) * len(parts)
         if self.kind != "lstm":
@@ -207,12 +217,12 @@ class RNNBase(Module):
 
         stacked = [_device.stack([s[j] for s in per_direction], self.dtype)
                    for j in range(len(per_direction[0]))]
-        return tuple(stacked) if self.kind == "lstm" else stacked[0]
+        return self.cell.pack_state(stacked)
 
     def _pack_state(self, per_direction, plan):
         stacked = [plan.unsort(np.stack([s[j] for s in per_direction]))
                    for j in range(len(per_direction[0]))]
-        return tuple(stacked) if self.kind == "lstm" else stacked[0]
+        return self.cell.pack_state(stacked)
 
     def _dropout_mask(self, shape, plan):
         keep = self.dropout_rng.random(shape) >= self.dropout
@@ -374,7 +384,7 @@ class RNNBase(Module):
                     self._check_array(f"{name} ({part})", v, (n, width))[:, None]
                     for part, v, width in zip(parts, values,
                                               (self._out_size, self.hidden_size)))
-        return out if self.kind == "lstm" else out[0]
+        return self.cell.pack_state(out)
 
     def _unbatch(self, a):
         return a[0] if self.batch_first else a[:, 0]

@@ -106,3 +106,27 @@ def test_threads_stepping_one_layer():
     assert not errors
     for i in range(4):
         np.testing.assert_allclose(got[i], want[i], rtol=1e-12, atol=1e-14)
+
+
+def test_non_contiguous_weights_edited_in_place_are_seen():
+    layer = numbarnn.RNN(3, 4, seed=0).eval()
+    w = np.asfortranarray(layer.params["weight_hh_l0"])   # a view the plan must not copy
+    layer.params["weight_hh_l0"] = w
+    x = np.ones((1, 3))
+    h = np.full((1, 1, 4), 0.5)
+    layer.step(x, h)
+    w *= 3.0                                               # in place, after the plan was made
+    got, _ = layer.step(x, h)
+    want = np.tanh(x @ layer.params["weight_ih_l0"].T + layer.params["bias_ih_l0"]
+                   + h[0] @ w.T + layer.params["bias_hh_l0"])
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("flag", ["training", "check_finite"])
+def test_functional_flags_must_be_booleans(flag):
+    F = numbarnn.functional
+    x, w = np.ones((2, 1, 3)), np.ones((4, 3))
+    with pytest.raises(TypeError, match=flag):
+        F.rnn_forward(x, w, np.ones((4, 4)), **{flag: "False"})
+    with pytest.raises(TypeError, match="reset_after"):
+        F.gru_forward(x, np.ones((12, 3)), np.ones((12, 4)), reset_after="False")

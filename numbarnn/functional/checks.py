@@ -26,6 +26,28 @@ def is_device_array(a):
     return True
 
 
+def check_bool(name, value):
+    """``value`` as a Python bool if it is a real boolean, else a TypeError.
+
+    Only ``bool`` and ``numpy.bool_`` pass, as in PyTorch: ``bool("False")``
+    is True, so converting would silently invert a flag given as a string.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numbarnn.functional.checks import check_bool
+    >>> check_bool("batch_first", np.bool_(True))
+    True
+    >>> check_bool("batch_first", "False")
+    Traceback (most recent call last):
+    TypeError: batch_first must be a bool (True or False), got str 'False'
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool (True or False), got "
+                        f"{type(value).__name__} {value!r}")
+    return bool(value)
+
+
 def check_meta(name, actual_dtype, actual_shape, shape, dtype):
     """Dtype and shape checks shared by host and device arrays.
 

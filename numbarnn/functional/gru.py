@@ -7,8 +7,8 @@ from ..kernels.cpu import gru as _k
 from ..kernels.cpu.common import transposed_hidden_weights
 from ..kernels.cpu import fused_gru as _fk
 from . import device, engine
-from .checks import (Cache, EngineCache, bias_grads, bias_or_zeros, check_weights,
-                     start_backward, state, work_steps)
+from .checks import (Cache, EngineCache, bias_grads, bias_or_zeros, check_bool,
+                     check_weights, start_backward, state, work_steps)
 from .schedule import backward_pass, forward_pass
 
 GRUResult = namedtuple("GRUResult", "y h_n cache")
@@ -60,14 +60,16 @@ def gru_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, *, reset_after=Fal
     >>> y.dtype, y.shape
     (dtype('float32'), (4, 2, 3))
     """
+    training = check_bool("training", training)
+    check_finite = check_bool("check_finite", check_finite)
+    reset_after = check_bool("reset_after", reset_after)
     if device.on_device(x=x, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh, h0=h0):
-        return GRUResult(*device.gru_forward(x, w_ih, w_hh, b_ih, b_hh, h0, bool(reset_after),
+        return GRUResult(*device.gru_forward(x, w_ih, w_hh, b_ih, b_hh, h0, reset_after,
                                              training, check_finite))
     x, w_ih, w_hh, b_ih, b_hh, (T, B, I, H) = check_weights(
         x, w_ih, w_hh, b_ih, b_hh, 3, "GRU", check_finite)
     dtype = x.dtype
     h0 = state("h0", h0, B, H, dtype, check_finite)
-    reset_after = bool(reset_after)
     if reset_after:
         return _engine_forward(x, w_ih, w_hh, b_ih, b_hh, h0, training)
     Tc = work_steps(T, B, 3 * H, training)

@@ -7,8 +7,9 @@ from ..kernels.cpu import lstm as _k
 from ..kernels.cpu.common import projection_grads, transposed_hidden_weights
 from ..kernels.cpu import fused_lstm as _fk
 from . import device, engine
-from .checks import (Cache, bias_grads, bias_or_zeros, check_projected_weights, check_weights,
-                     grad_input, start_backward, state, work_steps, EngineCache)
+from .checks import (Cache, EngineCache, bias_grads, bias_or_zeros, check_bool,
+                     check_projected_weights, check_weights, grad_input, start_backward,
+                     state, work_steps)
 from .schedule import backward_pass, forward_pass
 
 LSTMResult = namedtuple("LSTMResult", "y h_n c_n cache")
@@ -87,6 +88,8 @@ def lstm_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None, *, w_hr=
     >>> y.shape, h_n.shape, c_n.shape
     ((5, 2, 2), (2, 2), (2, 4))
     """
+    training = check_bool("training", training)
+    check_finite = check_bool("check_finite", check_finite)
     if device.on_device(x=x, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh, h0=h0, c0=c0,
                         w_hr=w_hr):
         if w_hr is not None:

@@ -6,8 +6,8 @@ import numpy as np
 from ..kernels import cellmath
 from ..kernels.cpu import fused_rnn as _fk
 from . import device, engine
-from .checks import (EngineCache, bias_grads, bias_or_zeros, check_weights, start_backward,
-                     state, work_steps)
+from .checks import (EngineCache, bias_grads, bias_or_zeros, check_bool, check_weights,
+                     start_backward, state, work_steps)
 
 RNNResult = namedtuple("RNNResult", "y h_n cache")
 RNNGrads = namedtuple("RNNGrads", "dx dh0 dw_ih dw_hh db_ih db_hh")
@@ -56,6 +56,8 @@ def rnn_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, *, nonlinearity="t
         raise ValueError(f"nonlinearity must be one of {sorted(NONLINEARITIES)}, "
                          f"got {nonlinearity!r}")
     act = NONLINEARITIES[nonlinearity]
+    training = check_bool("training", training)
+    check_finite = check_bool("check_finite", check_finite)
     if device.on_device(x=x, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh, h0=h0):
         return RNNResult(*device.rnn_forward(x, w_ih, w_hh, b_ih, b_hh, h0, act, training,
                                              check_finite))

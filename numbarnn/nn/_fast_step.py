@@ -49,7 +49,12 @@ class StepPlan:
                 if a is not None and not np.isfinite(a).all():
                     raise ValueError(f"{n} contains NaN or Inf")
             zeros = np.zeros(w[1].shape[0], self.dtype)
-            layers.append(tuple(zeros if a is None else np.ascontiguousarray(a) for a in w))
+            layers.append(tuple(zeros if a is None else a for a in w))
+        # the kernels read the module's own arrays (so in-place edits are seen):
+        # one that is not C-contiguous or of another dtype sends every step to
+        # the general path, which validates and converts it
+        self.usable = all(a.dtype == self.dtype and a.flags.c_contiguous
+                          for layer in layers for a in layer)
         self.layers = layers
         self.H = layers[0][1].shape[1]
         self.I = layers[0][0].shape[1]
@@ -80,6 +85,8 @@ class StepPlan:
         when the inputs need the general path.
         """
         dtype = self.dtype
+        if not self.usable:
+            return None
         if (type(x) is not np.ndarray or x.dtype != dtype or x.ndim != 2
                 or x.shape[1] != self.I or not x.flags.c_contiguous):
             return None

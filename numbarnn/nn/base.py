@@ -12,7 +12,7 @@ import threading
 
 import numpy as np
 
-from ..functional.checks import is_device_array
+from ..functional.checks import check_bool, is_device_array  # check_bool: layers import it here
 from . import serialize
 
 DEVICES = ("cpu", "cuda")
@@ -41,28 +41,6 @@ def as_float_dtype(dtype):
     if dtype is None or dt is None or not any(dt == f for f in FLOAT_DTYPES):
         raise TypeError(f"dtype must be float32 or float64, got {dtype!r}")
     return dt
-
-
-def check_bool(name, value):
-    """``value`` as a Python bool if it is a real boolean, else a TypeError.
-
-    Only ``bool`` and ``numpy.bool_`` pass, as in PyTorch: ``bool("False")``
-    is True, so converting would silently invert a flag given as a string.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from numbarnn.nn.base import check_bool
-    >>> check_bool("batch_first", np.bool_(True))
-    True
-    >>> check_bool("batch_first", "False")
-    Traceback (most recent call last):
-    TypeError: batch_first must be a bool (True or False), got str 'False'
-    """
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a bool (True or False), got "
-                        f"{type(value).__name__} {value!r}")
-    return bool(value)
 
 
 def _positive_int(name, v, minimum=1):

@@ -44,6 +44,30 @@ def test_packed_product_matches_numpy(M, K, N, dtype):
     np.testing.assert_array_equal(out[:, N:], 0.0)  # padding columns: zero weights, zero bias
 
 
+@pytest.mark.parametrize("dtype", DTYPE_PARAMS)
+def test_transposed_pack_and_unpack_match_numpy_indexing(dtype):
+    # the backward products' operands: wᵀ packed by gate column, and a
+    # transposed gradient added back into (G·H, ·) by packed column
+    lay = engine.layout(3, 20, dtype)
+    rng = rng_for("transposed-pack")
+    w = rng.standard_normal((60, 20)).astype(dtype)
+    W = 2 * lay.L
+    wp = np.full((lay.Hp // W, lay.C, W), np.nan, dtype)
+    packed.pack_transposed(w, lay.cols, lay.units, wp)
+    rows = np.zeros((lay.C, lay.Hp), dtype)
+    rows[lay.cols >= 0, :20] = w[lay.cols[lay.cols >= 0]]
+    want = rows.reshape(lay.C, lay.Hp // W, W).transpose(1, 0, 2)
+    np.testing.assert_array_equal(wp, want)
+
+    src = rng.standard_normal((20, lay.C)).astype(dtype)
+    out = rng.standard_normal((60, 20)).astype(dtype)
+    want = out.copy()
+    valid = lay.cols >= 0
+    want[lay.cols[valid]] += src[:, valid].T
+    packed.unpack_add_transposed(src, lay.cols, out)
+    np.testing.assert_array_equal(out, want)
+
+
 def test_layout_maps_packed_columns_to_gate_rows():
     lay = engine.layout(3, 20, np.float64)   # L = 8: blocks of 8 units, rounded up to 4
     assert (lay.L, lay.n_blocks, lay.Hp, lay.C) == (8, 4, 32, 96)

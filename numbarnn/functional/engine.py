@@ -120,10 +120,10 @@ def pack_bias(b, cols):
 def pack_backward(w_hh, lay):
     """W_hh for dh = dg · W_hh: K = the C packed gate columns, output columns
     the Hp (padded) units, in panels of 2L units."""
-    rows = np.zeros((lay.C, lay.H), w_hh.dtype)
-    valid = lay.cols >= 0
-    rows[valid] = w_hh[lay.cols[valid]]
-    return pack_rows(np.ascontiguousarray(rows.T), lay.units, lay.C)
+    W = 2 * lay.L
+    wp = empty((lay.Hp // W, lay.C, W), w_hh.dtype)
+    _packed.pack_transposed(w_hh, lay.cols, lay.units, wp)
+    return wp
 
 
 #: The input projections of a chunk of steps are computed together; a chunk
@@ -204,20 +204,19 @@ def weight_grads(dg, dgh, x, h0, y, w_ih, lay, out):
     W = 2 * lay.L
     Ip = -(-max(I, 1) // W) * W
     # w_ih for dx = dg · w_ih: K = the packed gate columns, outputs the inputs
-    rows = np.zeros((C, I), dtype)
-    valid = lay.cols >= 0
-    rows[valid] = w_ih[lay.cols[valid]]
     inputs = np.where(np.arange(Ip) < I, np.arange(Ip), -1).astype(np.int64)
-    wxt = pack_rows(np.ascontiguousarray(rows.T), inputs, C)
+    wxt = empty((Ip // W, C, W), dtype)
+    _packed.pack_transposed(w_ih, lay.cols, inputs, wxt)
     dwt_ih, dwt_hh = empty((I, C), dtype), empty((H, C), dtype)
     db_ih, db_hh = empty(C, dtype), empty(C, dtype)
     dxp = empty((TB, Ip), dtype)
     run(_grads.weight_grads_part,
         (dg, dgh, x, h0, y, empty((I, TB), dtype), empty((H, TB), dtype), wxt, dwt_ih,
          dwt_hh, db_ih, db_hh, dxp, zeros(max(C, Ip), dtype), lay.G), B, lay, by_units=True)
+    valid = lay.cols >= 0
     r = lay.cols[valid]
-    out["dw_ih"][r] += dwt_ih[:, valid].T
-    out["dw_hh"][r] += dwt_hh[:, valid].T
+    _packed.unpack_add_transposed(dwt_ih, lay.cols, out["dw_ih"])
+    _packed.unpack_add_transposed(dwt_hh, lay.cols, out["dw_hh"])
     out["db_ih"][r] += db_ih[valid]
     out["db_hh"][r] += db_hh[valid]
     out["dx"] += dxp[:, :I].reshape(T, B, I)

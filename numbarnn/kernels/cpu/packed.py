@@ -64,7 +64,7 @@ def pack_transposed(w, kcols, ocols, wp):
 
     The backward products multiply by a weight matrix the other way round
     (K = the packed gate columns); packing it straight from ``w`` replaced
-    a gather, a transposed copy and :func:`pack` (7.4 ms → under 1 ms for
+    a gather, a transposed copy and :func:`pack` (7.4 ms → 1.0 ms for
     the S5 LSTM's W_hh, 2048 × 512 float32).
     """
     n_panels, K, W = wp.shape
@@ -84,7 +84,7 @@ def unpack_add_transposed(src, cols, out):
 
     Sixteen rows of ``src`` at a time, so that the reads run along rows and
     each write is a contiguous run of ``out`` (numpy's fancy-indexed ``+=``
-    took 4 ms for the S5 LSTM's dW_hh, this well under 1 ms).
+    took 4-5 ms for the S5 LSTM's dW_hh, this 1.6 ms).
     """
     J = out.shape[1]
     C = src.shape[1]

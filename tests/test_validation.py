@@ -146,3 +146,22 @@ def test_bad_backward_argument(variant, arg, bad, exc):
     cot[arg] = bad()
     with pytest.raises(exc, match=named(arg)):
         variant.backward(cache, cot)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_finite_scan_agrees_with_numpy_everywhere(dtype):
+    # the SIMD scan behind check_finite: a bad value in the vector body, in
+    # the scalar tail, at a block edge, in any lane; every size class
+    from numbarnn.kernels.cpu.finite import all_finite
+    rng = np.random.default_rng(7)
+    big = np.finfo(dtype).max
+    for n in (1, 5, 15, 16, 17, 63, 64, 65, 4095, 4096, 4097, 9000):
+        a = (rng.standard_normal(n) * 1e3).astype(dtype)
+        a[0] = big
+        assert all_finite(a) is True
+        for k in {0, n // 3, n // 2, n - 1, min(n - 1, 4096)}:
+            for bad in (np.nan, np.inf, -np.inf):
+                b = a.copy()
+                b[k] = bad
+                assert all_finite(b) is bool(np.isfinite(b).all()) is False
+    assert all_finite(np.ones((3, 4, 5), dtype)) is True

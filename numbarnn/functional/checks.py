@@ -5,6 +5,8 @@ here, before any kernel runs: an unchecked shape is memory corruption.
 """
 import numpy as np
 
+from ..kernels.cpu.finite import all_finite
+
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 # Inference fills the input projection this many elements at a time, so its
@@ -84,7 +86,7 @@ def as_array(name, a, shape, dtype, check_finite):
     # Copy (if needed) before scanning: a huge broadcast view then fails at
     # once for lack of memory instead of after a scan of every element.
     arr = np.ascontiguousarray(arr)
-    if check_finite and arr.size and not np.isfinite(arr).all():
+    if check_finite and arr.size and not all_finite(arr):
         raise ValueError(f"{name} contains NaN or Inf (pass check_finite=False to skip "
                          "this check)")
     return arr

@@ -224,10 +224,16 @@ def weight_grads(dg, dgh, x, h0, y, w_ih, lay, out):
 
 def padded_states(slots, B, lay, dtype, *initial):
     """(slots, B, Hp) buffers per state, slot 0 holding the initial state and
-    zeros in the padding units (they must stay zero: see the kernels)."""
+    zeros in the padding units (they must stay zero: see the kernels).
+
+    Only slot 0 is initialised: a pass writes every unit (padding included)
+    of every later slot before reading it. Zeroing all T + 1 slots of a
+    training pass took 1.1 ms (13 MB) of the S4 Elman RNN's float64 forward.
+    """
     out = []
     for s0 in initial:
-        buf = zeros((slots, B, lay.Hp), dtype)
+        buf = empty((slots, B, lay.Hp), dtype)
+        buf[0, :, lay.H:] = 0
         buf[0, :, :lay.H] = s0
         out.append(buf)
     return out

@@ -18,11 +18,14 @@ LAYERS = [pytest.param(numbarnn.LSTM, {}, id="lstm"),
           pytest.param(numbarnn.RNN, {"nonlinearity": "sigmoid"}, id="rnn-sigmoid")]
 
 
+@pytest.mark.parametrize("B", [2, 7])
 @pytest.mark.parametrize("dtype", DTYPE_PARAMS)
 @pytest.mark.parametrize("cls, kw", LAYERS)
-def test_streamed_steps_equal_one_forward_call(cls, kw, dtype):
+def test_streamed_steps_equal_one_forward_call(cls, kw, dtype, B):
+    # B = 7: a block of 4 batch rows and 3 single rows; H = 37: gate rows
+    # beyond a multiple of 4 (GRU, RNN) and dot products with a scalar tail
     layer = cls(3, 37, num_layers=2, dtype=dtype, seed=1, **kw).eval()
-    x = np.random.default_rng(0).standard_normal((15, 2, 3)).astype(dtype)
+    x = np.random.default_rng(0).standard_normal((15, B, 3)).astype(dtype)
     y, final = layer.forward(x)
     state, ys = None, []
     for t in range(15):
@@ -68,6 +71,23 @@ def test_non_finite_inputs_are_refused():
         layer.step(np.array([[np.nan, 1.0]]))
     with pytest.raises(ValueError, match="NaN or Inf"):
         layer.step(np.ones((1, 2)), np.full((1, 1, 4), np.inf))
+
+
+def test_batches_above_the_limit_take_the_general_path(monkeypatch):
+    from numbarnn.nn import _fast_step
+    layer = numbarnn.LSTM(5, 20, seed=0).eval()
+    x = np.random.default_rng(0).standard_normal((_fast_step.STEP_MAX_BATCH + 1, 5))
+    calls = []
+    real = _fast_step._k.lstm_step
+    monkeypatch.setattr(_fast_step._k, "lstm_step", lambda *a: calls.append(1) or real(*a))
+    wide, (h, c) = layer.step(x)
+    assert not calls                                 # the general path
+    halves = [layer.step(x[:16]), layer.step(x[16:32]), layer.step(x[32:])]
+    assert len(calls) == 3                           # the fast path
+    np.testing.assert_allclose(wide, np.concatenate([y for y, _ in halves]), rtol=1e-12,
+                               atol=1e-14)
+    np.testing.assert_allclose(c, np.concatenate([s[1] for _, s in halves], axis=1),
+                               rtol=1e-12, atol=1e-14)
 
 
 def test_odd_inputs_take_the_general_path():

@@ -23,11 +23,14 @@ from ..functional.rnn import NONLINEARITIES
 from ..kernels.cpu import step as _k
 
 
-#: Above this many multiply-adds a step, the per-row dot products of the step
-#: kernels lose to the general path's packed products (RNN S4, B = 64, H =
-#: 256: 765 µs against torch's 173); the fast path is for streaming small
-#: batches (B = 1, H = 32: ~7 µs).
-STEP_MAX_WORK = 1 << 18
+#: Largest batch the fast path takes. Its kernels read each weight row once
+#: per call, in place, for blocks of 4 batch rows, on the calling thread;
+#: the general path packs the weights every call and splits the work over
+#: the workers. Two threads, eval mode, one step: the fast path was 1.5-3x
+#: faster at B = 16 and 32 (S3 LSTM float32: 118 µs against 381; S5, B =
+#: 16, H = 512: 771 against 2317) and at B = 64 slower in float64 (S4 GRU:
+#: 3.1 ms against 1.8).
+STEP_MAX_BATCH = 32
 
 
 class StepPlan:
@@ -59,8 +62,6 @@ class StepPlan:
         self.H = layers[0][1].shape[1]
         self.I = layers[0][0].shape[1]
         self.n_parts = len(CELLS[kind].states)
-        self.work_per_row = sum(w[1].shape[0] * (w[0].shape[1] + w[1].shape[1])
-                                for w in layers)
         self.act = NONLINEARITIES[options.get("nonlinearity", "tanh")]
         self.reset_after = bool(options.get("reset_after", False))
         # the state this plan returned last and its (L, B, H) parts: a state
@@ -92,7 +93,7 @@ class StepPlan:
             return None
         B = x.shape[0]
         H = self.H
-        if B * self.work_per_row > STEP_MAX_WORK:
+        if B > STEP_MAX_BATCH:
             return None
         shape = (len(self.layers), B, H) if layered else (B, H)
         lstm = self.n_parts == 2

@@ -72,7 +72,8 @@ def load_kernel_rows(path=KERNEL_JSON):
                          dims=",".join(map(str, r["dims"])),
                          numbarnn=t.get("numbarnn", {}).get("median"),
                          torch=r.get("ratios", {}).get("torch"),
-                         numpy=r.get("ratios", {}).get("numpy")))
+                         numpy=r.get("ratios", {}).get("numpy"),
+                         gflops=r.get("recurrent_gflops")))
     return data.get("machine", {}), data.get("settings", {}), rows
 
 
@@ -87,10 +88,12 @@ def kernel_tables():
                                    "numpy/numbarnn"], [["…"] * 7])
     info, settings, rows = loaded
     body = [[r["cell"], r["dtype"], r["mode"], f"{r['shape']} ({r['dims']})",
-             _fmt_time(r["numbarnn"]), _ratio(r["torch"]), _ratio(r["numpy"])] for r in rows]
-    out = _list_table("Median time per call and ratios (>1: numbarnn faster)",
+             _fmt_time(r["numbarnn"]), _ratio(r["torch"]), _ratio(r["numpy"]),
+             "–" if r["gflops"] is None else f"{r['gflops']:.3g}"] for r in rows]
+    out = _list_table("Median time per call and ratios (>1: numbarnn faster); numbarnn's "
+                      "GFLOP/s on the recurrent products h·W_hhᵀ",
                       ["cell", "dtype", "mode", "shape (T,B,I,H)", "numbarnn", "torch/numbarnn",
-                       "numpy/numbarnn"], body)
+                       "numpy/numbarnn", "GFLOP/s"], body)
     out += "\n" + _machine(info)
     out += "\nSettings: " + ", ".join(f"``{k}={v}``" for k, v in settings.items()) + "\n"
     return out

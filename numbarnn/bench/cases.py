@@ -113,6 +113,25 @@ class Case:
         return SHAPES.get(self.shape) or SMOKE_SHAPES[self.shape]
 
     @property
+    def recurrent_flops(self) -> int:
+        """Floating-point operations of the recurrent products h·W_hhᵀ.
+
+        2·B·G·H² per step and product: one product a step forward, three
+        with backpropagation (the forward one, dh·W_hh and dW_hh), one for
+        a single ``step``. The input projections and the gate math are left
+        out, so GFLOP/s from this understate the work done.
+
+        Examples
+        --------
+        >>> from numbarnn.bench import Case
+        >>> Case("lstm", "float32", "forward", "S3").recurrent_flops
+        419430400
+        """
+        T, B, I, H = self.dims
+        per_step = 2 * B * GATES[self.cell] * H * H
+        return per_step * {"forward": T, "fwdbwd": 3 * T, "step": 1}[self.mode]
+
+    @property
     def group(self) -> str:
         """pytest-benchmark group name, e.g. ``"gru-float64-forward-S2"``."""
         return f"{self.cell}-{self.dtype}-{self.mode}-{self.shape}"

@@ -95,7 +95,8 @@ def _ratio(num, den):
 
 
 _COLUMNS = (("cell", 4), ("dtype", 7), ("mode", 7), ("shape", 5), ("T,B,I,H", 15),
-            ("numbarnn", 9), ("torch", 9), ("numpy", 9), ("torch/nb", 8), ("numpy/nb", 8))
+            ("numbarnn", 9), ("torch", 9), ("numpy", 9), ("torch/nb", 8), ("numpy/nb", 8),
+            ("nb GF/s", 7))
 
 
 def _row(values, check):
@@ -149,12 +150,16 @@ def _run_row(case, opts, args):
                     data=data)
     med = {c: (res[c].median if c in res else None) for c in CONTENDERS}
     ratios = {c: _ratio(med[c], med["numbarnn"]) for c in ("torch", "numpy")}
+    # the recurrent products' rate, from numbarnn's whole time (a lower bound)
+    gflops = None if not med["numbarnn"] else case.recurrent_flops / med["numbarnn"] / 1e9
     print(_row([case.cell, case.dtype, case.mode, case.shape, ",".join(map(str, case.dims)),
                 *(_timing_text(res.get(c)) for c in CONTENDERS),
-                *(f"{r:.2f}x" if r is not None else "-" for r in ratios.values())],
+                *(f"{r:.2f}x" if r is not None else "-" for r in ratios.values()),
+                "-" if gflops is None else f"{gflops:.3g}"],
                err), flush=True)
     record = {"group": case.group, "cell": case.cell, "dtype": case.dtype, "mode": case.mode,
               "shape": case.shape, "dims": list(case.dims), "max_rel_err": err,
+              "recurrent_gflops": gflops,
               "waited_for_idle_s": round(waited, 1), "found_idle": idle, "ratios": ratios,
               "timings": {c: vars(t) for c, t in res.items()}}
     return record, ratios
@@ -215,7 +220,8 @@ def main(argv=None) -> int:
               "recent run of ours); timings will be noisy; see --wait-idle", file=sys.stderr)
     print(f"# rounds={opts['rounds']} pause={opts['pause']}s min_sample={opts['min_sample']}s; "
           "times are medians per call; ratio = other/numbarnn (>1: numbarnn faster); "
-          "gru uses reset_after=True (torch's form); "
+          "gru uses reset_after=True (torch's form); nb GF/s = numbarnn's rate on the "
+          "recurrent products h·W_hhᵀ alone (Case.recurrent_flops); "
           "* = some samples disturbed by other processes")
     header = _row([name for name, _ in _COLUMNS], "max_err" if args.check else None)
     print(header)

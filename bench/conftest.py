@@ -43,9 +43,10 @@ def pytest_addoption(parser):
     group.addoption(
         "--bench-pause",
         type=float,
-        default=0.1,
+        default=0.25,
         help="seconds slept before each benchmark so the previous library's "
-        "BLAS/OpenMP threads stop spinning (default 0.1)",
+        "BLAS/OpenMP threads stop spinning (default 0.25; OpenBLAS spins for "
+        "about 0.12 s)",
     )
 
 

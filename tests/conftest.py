@@ -1,7 +1,7 @@
 """pytest configuration for numbarnn's tests.
 
 Makes ``tests/`` importable (``from reference import lstm``, ``import helpers``)
-and turns every warning into an error, as STYLE.md asks: an overflow warning
+and turns every warning into an error (the project's rule): an overflow warning
 from a logistic, or a numba performance warning, is a failure.
 """
 import os

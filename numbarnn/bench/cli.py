@@ -18,8 +18,12 @@ __all__ = ["main"]
 # --quick: a CI-sized subset (a few seconds once numba's cache is warm).
 _QUICK = {"cells": ",".join(CELLS), "dtypes": "float32", "modes": ",".join(MODES),
           "shapes": "S2s", "rounds": 3, "pause": 0.05, "min_sample": 0.005}
+# The pause outlasts OpenBLAS's idle spin (2^28 cycles, ~0.12 s at 2.3 GHz): with
+# 0.1 s the numpy loop's BLAS threads were still spinning when numbarnn's next
+# sample began (S3 LSTM float32 forward: 5.4 ms after a 0.1 s pause, 3.7 ms
+# after 0.2 s, torch 4.5 ms either way).
 _FULL = {"cells": ",".join(CELLS), "dtypes": ",".join(DTYPES), "modes": ",".join(MODES),
-         "shapes": "all", "rounds": 5, "pause": 0.1, "min_sample": 0.02}
+         "shapes": "all", "rounds": 5, "pause": 0.25, "min_sample": 0.02}
 
 
 def _comma_list(allowed):
@@ -61,7 +65,7 @@ def _parser():
     p.add_argument("--rounds", type=int, help="samples per contender, median reported (5)")
     p.add_argument("--threads", type=int,
                    help="threads for numbarnn, torch and BLAS (default: numbarnn's count)")
-    p.add_argument("--pause", type=float, help="seconds slept before each sample (0.1)")
+    p.add_argument("--pause", type=float, help="seconds slept before each sample (0.25)")
     p.add_argument("--min-sample", type=float,
                    help="a sample repeats fast calls to last this many seconds (0.02)")
     p.add_argument("--numpy-max", type=float, default=NUMPY_MAX_S,

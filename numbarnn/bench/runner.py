@@ -1,8 +1,8 @@
 """Timing: warm-up, interleaved rounds with pauses, thread settings, machine info.
 
 Why interleave and pause: BLAS/OpenMP worker threads of one library keep
-spinning for a while after a call and can slow the next library's call by
-up to 2x (PERF_NOTES.md). Each round therefore runs every contender once,
+spinning for a while after a call (OpenBLAS: ~0.12 s) and can slow the next
+library's call by up to 2x (bench/README.md, "Threads and pauses"). Each round therefore runs every contender once,
 with a short sleep and then one untimed call before its sample, and the
 reported time is the median over rounds, so slow drift of the machine hits
 all contenders alike.

@@ -139,11 +139,15 @@ def chunk_steps(T, B, lay):
 
 
 #: Largest packed W_hh (bytes) for which a pass splits the batch rather than
-#: the hidden units: below it every core holds all of W_hh in its 2 MB L2, and
+#: the hidden units: up to it every core holds all of W_hh in its 2 MB L2, and
 #: the per-step exchange of h between cores (unit split) cost more than it
-#: saved (S3 LSTM float32, W_hh 256 KB, two threads against one: forward 1.13x
-#: split by units, 2.4x split by rows; the backward time loop 0.8x and 1.7x).
-BATCH_SPLIT_BYTES = 1 << 19
+#: saved. S3 LSTM float32, W_hh 256 KB, two threads against one: forward 1.13x
+#: split by units, 2.4x split by rows; the backward time loop 0.8x and 1.7x.
+#: At 1-2 MB, two threads, by rows against by units: S4 LSTM float64 (2 MB)
+#: forward 52 ms against 65, fwd+bwd 186 against 199; S4 GRU float32 forward
+#: 15.9 against 19.9; S5 RNN float64 (2 MB) 8.0 against 8.2. Above (S5 LSTM,
+#: 4 MB float32), by units: forward 19.5 ms against 23.7.
+BATCH_SPLIT_BYTES = 1 << 21
 
 
 def plan(B, lay, itemsize):

@@ -111,6 +111,16 @@ def pack_rows(w, cols, K):
     return wp
 
 
+def pack_plain(w):
+    """Panels of ``w`` (N, K) with its rows as packed columns in their own
+    order (zero columns pad N to a whole panel)."""
+    W = 2 * _packed.lanes(w.dtype)
+    N = w.shape[0]
+    cols = np.full(-(-N // W) * W, -1, np.int64)
+    cols[:N] = np.arange(N)
+    return pack_rows(w, cols, w.shape[1])
+
+
 def pack_bias(b, cols):
     out = empty(cols.shape[0], b.dtype)
     _packed.pack_bias(b, cols, out)

@@ -4,7 +4,6 @@ from collections import namedtuple
 import numpy as np
 
 from ..kernels.cpu import gru as _k
-from ..kernels.cpu.common import transposed_hidden_weights
 from ..kernels.cpu import fused_gru as _fk
 from . import device, engine
 from .checks import (Cache, EngineCache, bias_grads, bias_or_zeros, check_bool,
@@ -78,12 +77,14 @@ def gru_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, *, reset_after=Fal
     gates = np.empty((Tc, B, 3 * H), dtype)
     aux = np.empty((Tc, B, H), dtype)
     if T and B:
-        b_hh0 = bias_or_zeros(b_hh, 3 * H, dtype)
-        # reset-after keeps b_hh out of the input side: b_hn sits inside r ⊙ (·)
-        forward_pass(x, w_ih, w_hh, bias_or_zeros(b_ih, 3 * H, dtype), b_hh0, not reset_after,
-                     gates, _k.gru_forward, reset_after, w_hh,
-                     transposed_hidden_weights(w_hh, B), b_hh0, h0, y, aux,
-                     np.empty((B, 3 * H), dtype))
+        # reset-before: both biases on the input side; the two recurrent
+        # products per step on packed weights (kernels/cpu/gru.py)
+        wp_rz, wp_n = engine.pack_plain(w_hh[:2 * H]), engine.pack_plain(w_hh[2 * H:])
+        width = wp_rz.shape[0] * wp_rz.shape[2]
+        forward_pass(x, w_ih, w_hh, bias_or_zeros(b_ih, 3 * H, dtype),
+                     bias_or_zeros(b_hh, 3 * H, dtype), True, gates, _k.gru_forward, wp_rz,
+                     wp_n, engine.zeros(width, dtype), engine.empty((B, width), dtype), h0, y,
+                     aux)
         h_n[:] = y[T - 1]
     cache = None
     if training:

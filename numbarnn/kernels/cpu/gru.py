@@ -1,10 +1,12 @@
-"""GRU forward and backward through time on the CPU (docs/math.md).
+"""GRU forward and backward through time on the CPU (docs/math.md), for the
+reset-before form (``reset_after=False``, the default; the reset-after form
+runs on the engine, ``fused_gru.py``).
 
-Two forms share this file. ``reset_after=False`` (the default) applies the
-reset gate before the recurrent product of the candidate, so each step
-needs two products: h @ w_hh[:2H]ᵀ for r and z, then (r ⊙ h) @ w_hh[2H:]ᵀ.
-``reset_after=True`` (cuDNN/PyTorch) needs one product, h @ w_hhᵀ + b_hh,
-whose candidate block ``ghn`` is kept for the backward pass.
+Reset-before applies the reset gate before the recurrent product of the
+candidate, so each step needs two products: h @ w_hh[:2H]ᵀ for r and z,
+then (r ⊙ h) @ w_hh[2H:]ᵀ. The backward loop also still handles a
+reset-after cache (one product, h @ w_hhᵀ + b_hh, whose candidate block
+``ghn`` is kept), which only the engine makes now.
 
 These are the time loops of a pass, over one share of the batch rows (the
 input projection and the weight gradients are in ``common.py``). Buffers

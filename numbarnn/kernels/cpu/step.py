@@ -141,6 +141,20 @@ def _gates(px, xo, ph, ho, pwi, pwh, pbi, pbh, pg, pgh, pt, B, rows, I, H, split
     # rows from ``split`` keep the recurrent part apart in gh (the
     # reset-after GRU's candidate). ``pt`` is scratch for B × rows values;
     # g, gh and the scratch are (B, rows) with rows as the row stride
+    if B < 4:
+        # no 4-row tile to fill: the dot products in place, without the
+        # scratch pass (B = 1 LSTM step, H = 32: 0.2-0.3 µs of ~2.4 less)
+        for b in range(B):
+            o = b * rows
+            for r in range(rows):
+                a = load(pbi, r) + _dot(pwi, r * I, px, xo + b * I, I, L)
+                hr = load(pbh, r) + _dot(pwh, r * H, ph, ho + b * H, H, L)
+                if r < split:
+                    store(pg, o + r, a + hr)
+                else:
+                    store(pg, o + r, a)
+                    store(pgh, o + r - split, hr)
+        return
     _dots(pwi, 0, I, px, xo, I, B, pg, 0, rows, rows, L)
     _dots(pwh, 0, H, ph, ho, H, B, pt, 0, rows, rows, L)
     for b in range(B):

@@ -28,8 +28,8 @@ from ..kernels.cpu import step as _k
 #: the general path packs the weights every call and splits the work over
 #: the workers. Two threads, eval mode, one step: the fast path was 1.5-3x
 #: faster at B = 16 and 32 (S3 LSTM float32: 118 µs against 381; S5, B =
-#: 16, H = 512: 771 against 2317) and as fast or faster at B = 64 (S4 LSTM
-#: float32 745 µs against 1320, GRU float64 1.65 ms against 1.62). Larger
+#: 16, H = 512: 771 against 2317) and faster or level at B = 64 (S4 LSTM
+#: float32 745 µs against 1320; GRU float64 1.65 ms against 1.62). Larger
 #: batches were not measured; they keep the threaded general path.
 STEP_MAX_BATCH = 64
 

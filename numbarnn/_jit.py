@@ -51,3 +51,26 @@ def kernel(fn=None, **overrides):
 def inline(fn):
     """Compile a small helper that is inlined into the kernels calling it."""
     return numba.njit(inline="always", **{k: v for k, v in JIT_OPTIONS.items() if k != "cache"})(fn)
+
+
+def helper(fn):
+    """Compile a helper that kernels *call* (numba does not inline it).
+
+    For large helpers used at several call sites: numba's IR-level inlining
+    (:func:`inline`) of the step kernels' 4 × 4 dot-product tile at each of
+    its call sites took minutes to compile; a called function compiles once
+    per signature, and LLVM still inlines it where that pays.
+
+    Examples
+    --------
+    >>> from numbarnn._jit import helper, kernel
+    >>> @helper
+    ... def square(a):
+    ...     return a * a
+    >>> @kernel(cache=False)
+    ... def sum_of_squares(a, b):
+    ...     return square(a) + square(b)
+    >>> sum_of_squares(3.0, 4.0)
+    25.0
+    """
+    return numba.njit(**{k: v for k, v in JIT_OPTIONS.items() if k != "cache"})(fn)

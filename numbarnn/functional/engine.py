@@ -113,7 +113,17 @@ def pack_rows(w, cols, K):
 
 def pack_plain(w):
     """Panels of ``w`` (N, K) with its rows as packed columns in their own
-    order (zero columns pad N to a whole panel)."""
+    order (zero columns pad N to a whole panel).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numbarnn.functional.engine import pack_plain
+    >>> w = np.arange(6.0).reshape(3, 2)          # N = 3 rows, K = 2
+    >>> wp = pack_plain(w)                        # float64: panels of 16 columns
+    >>> wp.shape, wp[0, :, :4].tolist()
+    ((1, 2, 16), [[0.0, 2.0, 4.0, 0.0], [1.0, 3.0, 5.0, 0.0]])
+    """
     W = 2 * _packed.lanes(w.dtype)
     N = w.shape[0]
     cols = np.full(-(-N // W) * W, -1, np.int64)

@@ -12,6 +12,7 @@ import threading
 
 import numpy as np
 
+from ..functional.cells import CELLS
 from ..functional.checks import check_bool, is_device_array  # check_bool: layers import it here
 from . import serialize
 
@@ -55,6 +56,34 @@ def _split_seed(seed):
         raise TypeError(f"seed must be None, an int or a numpy Generator, got {seed!r}")
     init_rng, dropout_rng = np.random.default_rng(seed).spawn(2)
     return init_rng, dropout_rng
+
+
+class CellKind:
+    """What a recurrent layer or cell knows about the cell it runs.
+
+    ``kind`` ("rnn", "lstm" or "gru") names the cell; :attr:`cell` is its
+    description in ``functional/cells.py`` (gate and state names, passes,
+    state packing) and :attr:`gate_count` its G.
+
+    Examples
+    --------
+    >>> import numbarnn
+    >>> lstm = numbarnn.LSTMCell(2, 3, seed=0)
+    >>> lstm.cell.gate_names, lstm.gate_count
+    (('i', 'f', 'g', 'o'), 4)
+    """
+
+    kind = None
+
+    @property
+    def cell(self):
+        """The :class:`~numbarnn.functional.cells.Cell` this module runs."""
+        return CELLS[self.kind]
+
+    @property
+    def gate_count(self):
+        """G: the weights are (G·H, ·)."""
+        return CELLS[self.kind].gates
 
 
 class Module:

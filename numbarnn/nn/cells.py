@@ -18,14 +18,13 @@ import numbers
 import numpy as np
 
 from . import init as _init
-from ..functional.cells import CELLS
 from ._fast_step import StepPlan
 from ..functional import NONLINEARITIES
-from .base import Module, _positive_int, _split_seed, check_bool
+from .base import CellKind, Module, _positive_int, _split_seed, check_bool
 from .sequence import cell_backward, cell_forward
 
 
-class RNNCellBase(Module):
+class RNNCellBase(CellKind, Module):
     """The shared machinery of the cells; see :class:`RNNCell`, :class:`LSTMCell`,
     :class:`GRUCell` for the arguments.
 
@@ -37,18 +36,7 @@ class RNNCellBase(Module):
     True
     """
 
-    kind = None   # "rnn", "lstm" or "gru": names the cell (functional/cells.py)
     _options = {}
-
-    @property
-    def cell(self):
-        """The :class:`~numbarnn.functional.cells.Cell` this module runs."""
-        return CELLS[self.kind]
-
-    @property
-    def gate_count(self):
-        """G: the weights are (G·H, ·)."""
-        return CELLS[self.kind].gates
 
     def __init__(self, input_size, hidden_size, bias, dtype, seed, init, extra=None):
         super().__init__(dtype)

@@ -16,10 +16,9 @@ import warnings
 import numpy as np
 
 from . import init as _init
-from .base import Module, _positive_int, _split_seed, check_bool  # noqa: F401
+from .base import CellKind, Module, _positive_int, _split_seed, check_bool  # noqa: F401
 from ._fast_step import StepPlan
 from .masking import MaskPlan, check_mask
-from ..functional.cells import CELLS
 from .sequence import Plan, direction_backward, direction_forward, direction_gates
 
 
@@ -33,7 +32,7 @@ class _Tape:
         self.steps, self.unbatched = steps, unbatched  # a MaskPlan with ``mask``
 
 
-class RNNBase(Module):
+class RNNBase(CellKind, Module):
     """The shared machinery of :class:`RNN`, :class:`LSTM` and :class:`GRU`.
 
     Not used directly; see those classes for the arguments.
@@ -46,18 +45,7 @@ class RNNBase(Module):
     True
     """
 
-    kind = None      # "rnn", "lstm" or "gru": names the cell (functional/cells.py)
     proj_size = 0    # P > 0: an LSTM whose hidden state is projected to P
-
-    @property
-    def cell(self):
-        """The :class:`~numbarnn.functional.cells.Cell` this layer runs."""
-        return CELLS[self.kind]
-
-    @property
-    def gate_count(self):
-        """G: the weights are (G·H, ·)."""
-        return CELLS[self.kind].gates
 
     def __init__(self, input_size, hidden_size, num_layers, bias, batch_first, dropout,
                  bidirectional, dtype, seed, init, extra=({}, {})):

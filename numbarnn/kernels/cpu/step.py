@@ -10,19 +10,11 @@ tail). It also reports non-finite inputs, so the caller needs no separate
 scan. Sums are in a different order from the engine's, so a streamed
 sequence matches one long call to rounding, not bit for bit.
 """
-import numba
 import numpy as np
 
-from ..._jit import JIT_OPTIONS, inline, kernel
+from ..._jit import helper, inline, kernel
 from .cell import activation, gru_update, lstm_cell, sigmoid, tanh
 from .simd import keep_alive, lanes_of, load, ptr, store, vfma, vload, vstore, vsum, vzero
-
-
-def helper(fn):
-    """A called (not numba-IR-inlined) helper: :func:`_dots` and its sixteen
-    :func:`_finish` calls, inlined by numba at every call site, took minutes
-    to compile; LLVM still inlines them where that pays."""
-    return numba.njit(**{k: v for k, v in JIT_OPTIONS.items() if k != "cache"})(fn)
 
 
 @inline

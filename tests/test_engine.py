@@ -22,7 +22,7 @@ from helpers import DTYPE_PARAMS, VARIANT_PARAMS, check_against_reference, rng_f
 
 @pytest.mark.parametrize("dtype", DTYPE_PARAMS)
 @pytest.mark.parametrize("M,K,N", [(1, 1, 1), (3, 7, 40), (4, 16, 64), (9, 33, 100),
-                                   (1, 32, 128), (0, 5, 32)])
+                                   (1, 32, 128), (0, 5, 32), (13, 20, 100)])
 def test_packed_product_matches_numpy(M, K, N, dtype):
     rng = rng_for("packed", M, K, N)
     a = rng.standard_normal((M, K)).astype(dtype)
@@ -42,6 +42,11 @@ def test_packed_product_matches_numpy(M, K, N, dtype):
     tol = 1e-5 if dtype == np.float32 else 1e-13
     np.testing.assert_allclose(out[:, :N], want, rtol=tol, atol=tol * max(K, 1))
     np.testing.assert_array_equal(out[:, N:], 0.0)  # padding columns: zero weights, zero bias
+    # the time loops take the panels in descending order every other step:
+    # the same bits, whichever order
+    back = np.full_like(out, np.nan)
+    packed.packed_matmul(a, wp, bp, back, 0, n_panels, True)
+    np.testing.assert_array_equal(back, out)
 
 
 @pytest.mark.parametrize("dtype", DTYPE_PARAMS)
@@ -75,6 +80,9 @@ def test_layout_maps_packed_columns_to_gate_rows():
     np.testing.assert_array_equal(lay.cols[:24], np.r_[0:8, 20:28, 40:48])
     np.testing.assert_array_equal(lay.cols[48:56], [16, 17, 18, 19, -1, -1, -1, -1])
     assert sorted(lay.cols[lay.cols >= 0].tolist()) == list(range(60))
+    # built once per (G, H, dtype) and shared by every pass, so nobody may write it
+    assert engine.layout(3, 20, "float64") is lay
+    assert not lay.cols.flags.writeable and not lay.units.flags.writeable
 
 
 @pytest.fixture
@@ -96,6 +104,21 @@ def test_threaded_pass_matches_reference(variant, dtype, threaded):
     lay = engine.layout(variant.gates, SHAPE[3], dtype)
     assert engine.plan_parts(SHAPE[1], lay) == threaded
     check_against_reference(variant, SHAPE, dtype, tag=("engine", threaded))
+
+
+@pytest.mark.parametrize("dot_inputs", [0, 8], ids=["packed-product", "dot-products"])
+@pytest.mark.parametrize("dtype", DTYPE_PARAMS)
+@pytest.mark.parametrize("variant", VARIANT_PARAMS)
+def test_both_ways_to_dx_match_reference(variant, dtype, dot_inputs, monkeypatch):
+    # I = 7: one padded panel of inputs for the packed product, or seven dot
+    # products per row; either way on three parts
+    monkeypatch.setattr(engine, "DX_DOT_INPUTS", dot_inputs)
+    monkeypatch.setattr(engine, "THREADED_STEP_WORK", 0)
+    old = numbarnn.set_num_threads(3)
+    try:
+        check_against_reference(variant, (6, 5, 7, 70), dtype, tag=("dx", dot_inputs))
+    finally:
+        numbarnn.set_num_threads(old)
 
 
 # B = 9, H = 20: W_hh small enough for the batch split (rows 0-3 and 4-8)

@@ -74,7 +74,8 @@ def lstm_forward_steps(x, wxp, bx, whp, bh, hs, cs, gx, S, gates, y, Tc, trainin
             cur = ((t + 1) % slots) * B * Hp
             hprev = (t % 2) * B * Hp
             hcur = ((t + 1) % 2) * B * Hp
-            product(phs, hprev + b0 * Hp, Hp, pS, b0 * C, C, b1 - b0, pwh, p0, p1, H, pbh, False)
+            product(phs, hprev + b0 * Hp, Hp, pS, b0 * C, C, b1 - b0, pwh, p0, p1, H, pbh, False,
+                    t % 2 == 1)
             for b in range(b0, b1):
                 go = (s * B + b) * C
                 so = b * C
@@ -129,7 +130,7 @@ def lstm_backward_steps(wbp, zb, gates, cs, dy, dh, dc, dg, S, counter, ub0, ub1
         if t < T - 1:
             # dh_t (this worker's units) = dy_t + dg_{t+1} · W_hh[:, units]
             product(pdg, ((t + 1) * B + b0) * C, C, pS, b0 * Hp, Hp, b1 - b0, pw, q0, q1, C,
-                    pzb, B < 4)
+                    pzb, B < 4, t % 2 == 1)
         for b in range(b0, b1):
             yo = (t * B + b) * H
             so = b * Hp

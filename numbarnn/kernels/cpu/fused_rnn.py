@@ -35,7 +35,8 @@ def rnn_forward_steps(x, wxp, bx, whp, bh, hs, gx, S, y, act, Tc, counter, ub0, 
             t = t0 + s
             prev = (t % slots) * B * Hp
             cur = ((t + 1) % slots) * B * Hp
-            product(phs, prev + b0 * Hp, Hp, pS, b0 * C, C, b1 - b0, pwh, p0, p1, H, pbh, False)
+            product(phs, prev + b0 * Hp, Hp, pS, b0 * C, C, b1 - b0, pwh, p0, p1, H, pbh, False,
+                    t % 2 == 1)
             for b in range(b0, b1):
                 go = (s * B + b) * C
                 so = b * C
@@ -71,7 +72,7 @@ def rnn_backward_steps(wbp, zb, hs, dy, dh, dg, S, act, counter, ub0, ub1, b0, b
     for t in range(T - 1, -1, -1):
         if t < T - 1:
             product(pdg, ((t + 1) * B + b0) * C, C, pS, b0 * Hp, Hp, b1 - b0, pw, q0, q1, C,
-                    pzb, B < 4)
+                    pzb, B < 4, t % 2 == 1)
         for b in range(b0, b1):
             yo = (t * B + b) * H
             so = b * Hp

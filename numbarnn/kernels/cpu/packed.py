@@ -330,13 +330,23 @@ def _tile1_split(a, ai, wp, wb, K, L, bias, c, out, oi):
 
 
 @inline
-def product(a, a0, lda, out, o0, ldo, rows, wp, p0, p1, K, bias, split):
+def product(a, a0, lda, out, o0, ldo, rows, wp, p0, p1, K, bias, split, descending=False):
     """out[r, c] = bias[c] + Σ_k a[r, k] w[col(c), k] for panels p0:p1.
 
     Every array operand is a pointer (:func:`simd.ptr`). Row r of ``a``
     starts at element ``a0 + r·lda``, row r of ``out`` at ``o0 + r·ldo``,
     for r < ``rows``; column c of ``out`` is packed column c (panel p covers
     columns p·2L … p·2L + 2L − 1) and ``bias`` is indexed by packed column.
+
+    With ``descending`` the panels of the 8- and 4-row tiles are taken from
+    p1 − 1 down to p0; the values are the same. The time loops alternate
+    the direction from step to step, so that a step starts on the panels
+    the previous one read last, which are still in cache when the panels
+    do not all fit: (16×512)·(512×2048) float32, 4 MB of panels against a
+    2 MB L2, 315 → 280 µs a product; 2 MB, 140 → 121 µs (one thread, the
+    two orders interleaved in one process). A whole pass gains less, since
+    the input projections' panels compete for the same cache: the S5 LSTM
+    float32 forward on one thread 37.6 → 35.2 ms, on two within noise.
 
     Rows in tiles of 8 and 4, then one at a time. Every element is a single
     chain of FMAs over k from its bias, whatever tile computes it, so that
@@ -351,7 +361,8 @@ def product(a, a0, lda, out, o0, ldo, rows, wp, p0, p1, K, bias, split):
     W = 2 * L
     full8 = rows - rows % 8
     full = rows - rows % TILE_ROWS
-    for p in range(p0, p1):
+    for i in range(p0, p1):
+        p = p0 + p1 - 1 - i if descending else i
         wb = p * K * W
         for r in range(0, full8, 8):
             _tile8(a, a0 + r * lda, lda, wp, wb, W, K, L, bias, p * W, out, o0 + r * ldo, ldo)
@@ -395,11 +406,12 @@ def product_strided(a, a0, lda, out, o0, ldo, rows, w, ks, p0, p1, K, bias):
 
 
 @kernel
-def packed_matmul(a, wp, bias, out, p0, p1):
+def packed_matmul(a, wp, bias, out, p0, p1, descending=False):
     """A standalone call of :func:`product` (tests and benchmarks).
 
     ``a`` (M, K), ``wp`` (n_panels, K, 2L), ``bias`` (n_panels·2L,), ``out``
     (M, n_panels·2L), all C-contiguous.
     """
     M, K = a.shape
-    product(ptr(a), 0, K, ptr(out), 0, out.shape[1], M, ptr(wp), p0, p1, K, ptr(bias), False)
+    product(ptr(a), 0, K, ptr(out), 0, out.shape[1], M, ptr(wp), p0, p1, K, ptr(bias), False,
+            descending)

@@ -12,6 +12,9 @@ micro-kernel of ``packed.py``:
     dW_ihᵀ (I, C) = Xᵀ (I, TB) · dg (TB, C)
     dx (TB, Ip)   = dg (TB, C) · W_ih,packed (C, Ip)
 
+(with few inputs, dx is instead a dot product of each row of dg with each
+input's column of W_ih: see :data:`numbarnn.functional.engine.DX_DOT_INPUTS`).
+
 The transposed activations are built by the workers first (one barrier).
 OpenBLAS did these products at ~135 GFLOP/s on two threads, but its threads
 keep spinning after a call and then competed with the next pass's workers
@@ -21,12 +24,13 @@ import numpy as np
 
 from ..._jit import kernel
 from .packed import product, product_strided
-from .simd import barrier_wait, keep_alive, lanes_of, load, ptr, store, vload, vstore
+from .simd import (barrier_wait, keep_alive, lanes_of, load, ptr, store, vfma, vload, vstore,
+                   vsum)
 
 
 @kernel
-def weight_grads_part(dg, dgh, x, h0, y, xt, yt, wxt, dwt_ih, dwt_hh, db_ih, db_hh, dxp, zb,
-                      G, counter, ub0, ub1, b0, b1, parts):
+def weight_grads_part(dg, dgh, x, h0, y, xt, yt, wxt, wxc, dwt_ih, dwt_hh, db_ih, db_hh, dxp,
+                      zb, G, counter, ub0, ub1, b0, b1, parts):
     """This worker's share (always split by unit blocks; ``b0:b1`` is the
     whole batch): columns of the unit blocks ``ub0:ub1`` for the
     weight and bias gradients (``dwt_*`` transposed, (·, C); ``db_*`` (C,)),
@@ -35,6 +39,9 @@ def weight_grads_part(dg, dgh, x, h0, y, xt, yt, wxt, dwt_ih, dwt_hh, db_ih, db_
 
     ``wxt`` is w_ih packed for dx = dg · w_ih (K = C, output columns the Ip
     padded inputs); ``zb`` zeros, at least max(C, Ip) long; G the gate count.
+    If ``wxc`` (I, C) is not empty, dx comes from it instead: row i holds
+    w_ih's column i in packed column order, and dx[r, i] is the dot product
+    of row r of dg with it (then ``wxt`` is not read).
     """
     T, B, C = dg.shape
     I = x.shape[2]
@@ -90,6 +97,16 @@ def weight_grads_part(dg, dgh, x, h0, y, xt, yt, wxt, dwt_ih, dwt_hh, db_ih, db_
         vstore(pbh, c, sh)
     # 4. dx for this worker's rows: dg rows · w_ih packed
     Ip = dxp.shape[1]
-    product(pdg, r0 * C, C, ptr(dxp), r0 * Ip, Ip, r1 - r0, ptr(wxt), 0, Ip // W, C, pzb,
-            False)
+    pdx = ptr(dxp)
+    if wxc.shape[0] == 0:
+        product(pdg, r0 * C, C, pdx, r0 * Ip, Ip, r1 - r0, ptr(wxt), 0, Ip // W, C, pzb,
+                False)
+    else:
+        pwc = ptr(wxc)
+        for r in range(r0, r1):
+            for i in range(I):
+                acc = vload(pzb, 0)
+                for c in range(0, C, L):
+                    acc = vfma(vload(pdg, r * C + c), vload(pwc, i * C + c), acc)
+                store(pdx, r * Ip + i, vsum(acc))
     keep_alive(panel)

@@ -237,3 +237,26 @@ def test_layers_take_check_finite():
     assert np.isnan(y).all()
     with pytest.raises(TypeError, match="check_finite"):
         layer.forward(x, check_finite="no")
+
+
+@pytest.mark.parametrize("dtype", DTYPE_PARAMS)
+def test_reset_before_gru_runs_on_the_engine(dtype):
+    # numbarnn's default GRU form: its training cache is the engine's (two
+    # recurrent layouts, kernels/cpu/fused_gru_reset_before.py), and the
+    # activations it keeps, unpacked, are the oracle's r, z and n
+    from numbarnn.functional import gru_forward
+    from numbarnn.functional.checks import EngineCache
+    from reference import gru as ref
+
+    T, B, I, H = 4, 3, 5, 20
+    rng = rng_for("reset-before-engine")
+    x = rng.standard_normal((T, B, I)).astype(dtype)
+    w_ih = (0.5 * rng.standard_normal((3 * H, I))).astype(dtype)
+    w_hh = (0.5 * rng.standard_normal((3 * H, H))).astype(dtype)
+    b_ih, b_hh = rng.standard_normal((2, 3 * H)).astype(dtype)
+    cache = gru_forward(x, w_ih, w_hh, b_ih, b_hh, training=True).cache
+    assert isinstance(cache, EngineCache) and not cache.reset_after
+    steps = ref._run(x, w_ih, w_hh, b_ih, b_hh, None, False)[4]
+    want = np.stack([np.concatenate([r, z, n], axis=-1) for r, z, n, _ in steps])
+    tol = 2e-6 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(cache.gates, want, rtol=tol, atol=tol)

@@ -1,6 +1,6 @@
 """Every W_hh layout the batch-split kernels can be handed gives the oracle's
-numbers (those kernels run the reset-before GRU and the projected LSTM; the
-other passes run on the engine, which packs its own layout: test_engine.py).
+numbers (those kernels run the projected LSTM; the other passes run on the
+engine, which packs its own layout: test_engine.py).
 
 ``kernels.cpu.common.transposed_hidden_weights`` picks, by size and dtype,
 a transposed copy of W_hh (a vectorised loop for small products, a

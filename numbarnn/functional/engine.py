@@ -263,7 +263,8 @@ def weight_grads(dg, dgh, x, h0, y, w_ih, lay, out):
     dxp = empty((TB, I if wxc.shape[0] else Ip), dtype)
     run(_grads.weight_grads_part,
         (dg, dgh, x, h0, y, empty((I, TB), dtype), empty((H, TB), dtype), wxt, wxc, dwt_ih,
-         dwt_hh, db_ih, db_hh, dxp, zeros(max(C, Ip), dtype), lay.G), B, lay, by_units=True)
+         dwt_hh, db_ih, db_hh, dxp, zeros(max(C, Ip), dtype), lay.G, dgh is dg), B, lay,
+        by_units=True)
     r = lay.cols[valid]
     _packed.unpack_add_transposed(dwt_ih, lay.cols, out["dw_ih"])
     _packed.unpack_add_transposed(dwt_hh, lay.cols, out["dw_hh"])

@@ -3,12 +3,11 @@ from collections import namedtuple
 
 import numpy as np
 
-from ..kernels.cpu import gru as _k
 from ..kernels.cpu import fused_gru as _fk
+from ..kernels.cpu import fused_gru_reset_before as _fbk
 from . import device, engine
-from .checks import (Cache, EngineCache, bias_grads, bias_or_zeros, check_bool,
-                     check_weights, start_backward, state, work_steps)
-from .schedule import backward_pass, forward_pass
+from .checks import (EngineCache, bias_grads, bias_or_zeros, check_bool, check_weights,
+                     start_backward, state)
 
 GRUResult = namedtuple("GRUResult", "y h_n cache")
 GRUGrads = namedtuple("GRUGrads", "dx dh0 dw_ih dw_hh db_ih db_hh")
@@ -71,28 +70,7 @@ def gru_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, *, reset_after=Fal
     h0 = state("h0", h0, B, H, dtype, check_finite)
     if reset_after:
         return _engine_forward(x, w_ih, w_hh, b_ih, b_hh, h0, training)
-    Tc = work_steps(T, B, 3 * H, training)
-    y = np.empty((T, B, H), dtype)
-    h_n = h0.copy()
-    gates = np.empty((Tc, B, 3 * H), dtype)
-    aux = np.empty((Tc, B, H), dtype)
-    if T and B:
-        # reset-before: both biases on the input side; the two recurrent
-        # products per step on packed weights (kernels/cpu/gru.py)
-        wp_rz, wp_n = engine.pack_plain(w_hh[:2 * H]), engine.pack_plain(w_hh[2 * H:])
-        width = wp_rz.shape[0] * wp_rz.shape[2]
-        forward_pass(x, w_ih, w_hh, bias_or_zeros(b_ih, 3 * H, dtype),
-                     bias_or_zeros(b_hh, 3 * H, dtype), True, gates, _k.gru_forward, wp_rz,
-                     wp_n, engine.zeros(width, dtype), engine.empty((B, width), dtype), h0, y,
-                     aux)
-        h_n[:] = y[T - 1]
-    cache = None
-    if training:
-        cache = Cache("gru", x=x, w_ih=w_ih, w_hh=w_hh, h0=h0, y=y, gates=gates, aux=aux,
-                      reset_after=reset_after, has_b_ih=b_ih is not None,
-                      has_b_hh=b_hh is not None)
-        y = y.copy()
-    return GRUResult(y, h_n, cache)
+    return _engine_forward_reset_before(x, w_ih, w_hh, b_ih, b_hh, h0, training)
 
 
 def gru_backward(cache, dy=None, dh_n=None):
@@ -127,22 +105,9 @@ def gru_backward(cache, dy=None, dh_n=None):
     """
     if device.is_device_cache(cache):
         return GRUGrads(*device.gru_backward(cache, dy, dh_n))
-    if isinstance(cache, EngineCache):
+    if isinstance(cache, EngineCache) and cache.reset_after:
         return _engine_backward(cache, dy, dh_n)
-    dy, dh, out = start_backward(cache, dy, dh_n, "gru", "gru_backward")
-    T, B = dy.shape[0], dy.shape[1]
-    H = dh.shape[1]
-    if T and B:
-        dgates = np.empty_like(cache.gates)
-        dgh = np.empty_like(cache.gates) if cache.reset_after else dgates
-        scratch = np.empty((2, B, H), dh.dtype)
-        # reset-before: the candidate rows of w_hh multiply r ⊙ h_{t−1} (aux)
-        split = 3 * H if cache.reset_after else 2 * H
-        backward_pass(cache, _k.gru_backward,
-                      (cache.reset_after, cache.w_hh, cache.h0, cache.y, cache.gates, cache.aux,
-                       dy, dh, scratch[0], scratch[1], dgates, dgh),
-                      cache.aux, split, dgates, dgh, out)
-    return GRUGrads(out["dx"], dh, out["dw_ih"], out["dw_hh"], *bias_grads(cache, out))
+    return _engine_backward_reset_before(cache, dy, dh_n)
 
 
 def _engine_forward(x, w_ih, w_hh, b_ih, b_hh, h0, training):
@@ -197,3 +162,76 @@ def _engine_backward(cache, dy, dh_n):
         dhp = carry
     return GRUGrads(out["dx"], dhp[:, :H].copy(), out["dw_ih"], out["dw_hh"],
                     *bias_grads(cache, out))
+
+
+def _reset_before_layouts(H, dtype):
+    # the input side in the three-gate layout; the recurrent weights in two
+    # parts, W_hr/W_hz (one panel per unit block) and W_hn (by unit)
+    return engine.layout(3, H, dtype), engine.layout(2, H, dtype), engine.layout(1, H, dtype)
+
+
+def _engine_forward_reset_before(x, w_ih, w_hh, b_ih, b_hh, h0, training):
+    # the reset-before form on the engine (kernels/cpu/fused_gru_reset_before.py)
+    T, B, I = x.shape
+    H = w_hh.shape[1]
+    dtype = x.dtype
+    lay, lay_rz, lay_n = _reset_before_layouts(H, dtype)
+    Hp = lay.Hp
+    y = np.empty((T, B, H), dtype)
+    slots = T + 1 if training else 2
+    (hs,) = engine.padded_states(slots, B, lay, dtype, h0)
+    gates = engine.empty((T if training else 1, B, lay.C), dtype)
+    aux = engine.empty((T if training else 1, B, Hp), dtype)
+    if T and B:
+        # both biases on the input side: b_hn is outside r ⊙ (·) in this form
+        bias = bias_or_zeros(b_ih, 3 * H, dtype) + bias_or_zeros(b_hh, 3 * H, dtype)
+        Tc = engine.chunk_steps(T, B, lay)
+        engine.run(_fbk.gru_reset_before_forward_steps,
+                   (x, engine.pack_rows(w_ih, lay.cols, I), engine.pack_bias(bias, lay.cols),
+                    engine.pack_rows(w_hh[:2 * H], lay_rz.cols, H),
+                    engine.pack_rows(w_hh[2 * H:], lay_n.cols, H), engine.zeros(2 * Hp, dtype),
+                    hs, engine.empty((Tc, B, lay.C), dtype), engine.empty((B, 2 * Hp), dtype),
+                    engine.empty((B, Hp), dtype), gates, aux, y, Tc, training), B, lay)
+    h_n = hs[T % slots, :, :H].copy()
+    cache = None
+    if training:
+        cache = EngineCache("gru", lay, x=x, w_ih=w_ih, w_hh=w_hh, h0=h0, y=y, gates_p=gates,
+                            aux_p=aux, hs_p=hs, reset_after=False,
+                            has_b_ih=b_ih is not None, has_b_hh=b_hh is not None)
+        y = y.copy()
+    return GRUResult(y, h_n, cache)
+
+
+def _engine_backward_reset_before(cache, dy, dh_n):
+    dy, dh, out = start_backward(cache, dy, dh_n, "gru", "gru_backward")
+    T, B, H = dy.shape
+    dtype = dh.dtype
+    lay, lay_rz, lay_n = _reset_before_layouts(H, dtype)
+    Hp = lay.Hp
+    dhp = engine.padded(dh, lay)
+    if T and B:
+        w_hh, w_ih = cache.w_hh, cache.w_ih
+        dN = engine.empty((T, B, Hp), dtype)
+        dRZ = engine.empty((T, B, 2 * Hp), dtype)
+        engine.run(_fbk.gru_reset_before_backward_steps,
+                   (engine.pack_backward(w_hh[:2 * H], lay_rz),
+                    engine.pack_backward(w_hh[2 * H:], lay_n),
+                    engine.zeros(2 * Hp, dtype), cache.gates_p, cache.aux_p, cache.hs_p, dy, dhp,
+                    engine.empty((B, Hp), dtype), dN, dRZ, engine.empty((B, Hp), dtype)), B, lay)
+        # the weight gradients of r, z (their rows multiply h_{t−1}) and of n
+        # (its recurrent rows multiply r ⊙ h_{t−1}), each in its own layout
+        engine.weight_grads(dRZ, dRZ, cache.x, cache.h0, cache.y, w_ih[:2 * H], lay_rz,
+                            _rows(out, slice(0, 2 * H)))
+        rh = cache.aux_p
+        if Hp != H:
+            rh = np.ascontiguousarray(rh[:, :, :H])
+        engine.weight_grads(dN, dN, cache.x, rh[0], rh[1:], w_ih[2 * H:], lay_n,
+                            _rows(out, slice(2 * H, 3 * H)))
+    return GRUGrads(out["dx"], dhp[:, :H].copy(), out["dw_ih"], out["dw_hh"],
+                    *bias_grads(cache, out))
+
+
+def _rows(out, rows):
+    # the gradient arrays restricted to some gate rows (views: adding into
+    # them adds into out); dx is shared
+    return {"dx": out["dx"], **{k: out[k][rows] for k in ("dw_ih", "dw_hh", "db_ih", "db_hh")}}

@@ -103,8 +103,8 @@ def weight_grads(x, w_ih, h0, y, aux, split, dg_x, dg_h, dx, dw_ih, dw_hh, db_ih
     ``dg_x`` (T, B, G·H) is the gradient of the input-side pre-activations,
     ``dg_h`` that of the recurrent side (the same array except for the
     reset-after GRU). Gate rows below ``split`` multiply h_{t−1} (h0, then
-    y); rows from ``split`` on multiply ``aux[t]`` (the reset-before GRU's
-    r ⊙ h_{t−1}). dx is split by its T·B rows, the weight and bias gradients
+    y); rows from ``split`` on multiply ``aux[t]`` (the projected LSTM, the
+    one pass left on these kernels, passes ``split`` = G·H: no such rows). dx is split by its T·B rows, the weight and bias gradients
     by gate rows, so shares never write the same element.
     """
     T, B, I = x.shape[0], x.shape[1], x.shape[2]

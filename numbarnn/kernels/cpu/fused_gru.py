@@ -14,7 +14,7 @@ steps, as the LSTM keeps dc.
 
 The reset-before GRU (numbarnn's default form) multiplies r ⊙ h_{t−1} by
 w_hn, which needs every worker's r before that product (two barriers a
-step); it still runs on the batch-split time loops of ``gru.py``.
+step): ``fused_gru_reset_before.py``.
 """
 from ..._jit import kernel
 from .cell import gru_update, gru_update_backward, sigmoid, sigmoid_grad, tanh
@@ -99,10 +99,17 @@ def gru_backward_steps(wbp, zb, gates, aux, hs, dy, dh, carry, dg, dgh, S, count
     L = lanes_of(pdh)
     q0, q1 = ub0 // 2, ub1 // 2
     u0, u1 = ub0 * L, min(ub1 * L, H)
-    for t in range(T - 1, -1, -1):
+    # t = −1 only finishes dh0 = dgh_0 · W_hh + carry: the product has one
+    # call site (each inlined copy of it added ~3 s to a kernel's compile)
+    for t in range(T - 1, -2, -1):
         if t < T - 1:
             product(pdgh, ((t + 1) * B + b0) * C, C, pS, b0 * Hp, Hp, b1 - b0, pw, q0, q1, C,
                     pzb, B < 4, t % 2 == 1)
+        if t < 0:
+            for b in range(b0, b1):
+                for j in range(u0, u1):
+                    store(pdh, b * Hp + j, load(pS, b * Hp + j) + load(pcar, b * Hp + j))
+            break
         for b in range(b0, b1):
             yo = (t * B + b) * H
             so = b * Hp
@@ -128,7 +135,3 @@ def gru_backward_steps(wbp, zb, gates, aux, hs, dy, dh, carry, dg, dgh, S, count
                 vstore(pcar, u, dhp)
         if parts > 1:
             barrier_wait(pcount, parts, T - t)
-    product(pdgh, b0 * C, C, pS, b0 * Hp, Hp, b1 - b0, pw, q0, q1, C, pzb, B < 4)
-    for b in range(b0, b1):
-        for j in range(u0, u1):
-            store(pdh, b * Hp + j, load(pS, b * Hp + j) + load(pcar, b * Hp + j))

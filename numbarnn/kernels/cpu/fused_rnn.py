@@ -69,10 +69,17 @@ def rnn_backward_steps(wbp, zb, hs, dy, dh, dg, S, act, counter, ub0, ub1, b0, b
     L = lanes_of(pdh)
     q0, q1 = ub0 // 2, ub1 // 2
     u0, u1 = ub0 * L, min(ub1 * L, H)
-    for t in range(T - 1, -1, -1):
+    # t = −1 only finishes dh0 = dg_0 · W_hh: the product has one call site
+    # (each inlined copy of it added ~3 s to a kernel's compile)
+    for t in range(T - 1, -2, -1):
         if t < T - 1:
             product(pdg, ((t + 1) * B + b0) * C, C, pS, b0 * Hp, Hp, b1 - b0, pw, q0, q1, C,
                     pzb, B < 4, t % 2 == 1)
+        if t < 0:
+            for b in range(b0, b1):
+                for ub in range(ub0, ub1):
+                    vstore(pdh, b * Hp + ub * L, vload(pS, b * Hp + ub * L))
+            break
         for b in range(b0, b1):
             yo = (t * B + b) * H
             so = b * Hp
@@ -85,4 +92,3 @@ def rnn_backward_steps(wbp, zb, hs, dy, dh, dg, S, act, counter, ub0, ub1, b0, b
                 vstore(pdg, (t * B + b) * C + ub * L, vload(pdh, u) * activation_grad(h, act))
         if parts > 1:
             barrier_wait(pcount, parts, T - t)
-    product(pdg, b0 * C, C, pdh, b0 * Hp, Hp, b1 - b0, pw, q0, q1, C, pzb, B < 4)

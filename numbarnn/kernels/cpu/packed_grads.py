@@ -22,15 +22,34 @@ keep spinning after a call and then competed with the next pass's workers
 """
 import numpy as np
 
-from ..._jit import kernel
+from ..._jit import inline, kernel
 from .packed import product, product_strided
 from .simd import (barrier_wait, keep_alive, lanes_of, load, ptr, store, vfma, vload, vstore,
-                   vsum)
+                   vsum, vzero)
+
+
+@inline
+def _copy_panel(src, C, c0, TB, pp, db):
+    # columns c0 … c0 + 2L of src (TB, C) into pp (TB, 2L), and their sums
+    # (row by row, vector adds) into db[c0 …]
+    L = lanes_of(src)
+    W = 2 * L
+    s0 = vzero(src)
+    s1 = s0
+    for r in range(TB):
+        v0 = vload(src, r * C + c0)
+        v1 = vload(src, r * C + c0 + L)
+        vstore(pp, r * W, v0)
+        vstore(pp, r * W + L, v1)
+        s0 = s0 + v0
+        s1 = s1 + v1
+    vstore(db, c0, s0)
+    vstore(db, c0 + L, s1)
 
 
 @kernel
 def weight_grads_part(dg, dgh, x, h0, y, xt, yt, wxt, wxc, dwt_ih, dwt_hh, db_ih, db_hh, dxp,
-                      zb, G, counter, ub0, ub1, b0, b1, parts):
+                      zb, G, shared, counter, ub0, ub1, b0, b1, parts):
     """This worker's share (always split by unit blocks; ``b0:b1`` is the
     whole batch): columns of the unit blocks ``ub0:ub1`` for the
     weight and bias gradients (``dwt_*`` transposed, (·, C); ``db_*`` (C,)),
@@ -38,7 +57,8 @@ def weight_grads_part(dg, dgh, x, h0, y, xt, yt, wxt, wxc, dwt_ih, dwt_hh, db_ih
     transposes ``xt`` (I, TB) and ``yt`` (H, TB) that every worker reads.
 
     ``wxt`` is w_ih packed for dx = dg · w_ih (K = C, output columns the Ip
-    padded inputs); ``zb`` zeros, at least max(C, Ip) long; G the gate count.
+    padded inputs); ``zb`` zeros, at least max(C, Ip) long; G the gate count;
+    ``shared``: ``dgh`` is ``dg`` (the bias gradients are then equal too).
     If ``wxc`` (I, C) is not empty, dx comes from it instead: row i holds
     w_ih's column i in packed column order, and dx[r, i] is the dot product
     of row r of dg with it (then ``wxt`` is not read).
@@ -73,29 +93,26 @@ def weight_grads_part(dg, dgh, x, h0, y, xt, yt, wxt, wxc, dwt_ih, dwt_hh, db_ih
     p1 = ub1 * G * L // W
     # each panel of 2L columns is first copied out contiguous (TB × 2L, in
     # L2): read in place, with rows 4-8 KB apart, the product ran at ~33
-    # GFLOP/s (a new page every other k); packed, at the micro-kernel's speed
+    # GFLOP/s (a new page every other k); packed, at the micro-kernel's speed.
+    # The bias gradients are the panel's column sums, taken while it is in
+    # cache. Where dgh is dg (all but the reset-after GRU) one copy and one
+    # sum serve both weights: the S4 LSTM float32 copied 2 × 26 MB a pass
     panel = np.empty(TB * W, dg.dtype)
     pp = ptr(panel)
     pwh, pwi = ptr(dwt_hh), ptr(dwt_ih)
-    for p in range(p0, p1):
-        for src, a, rows, dst in ((pdgh, pyt, H, pwh), (pdg, pxt, I, pwi)):
-            if rows == 0:
-                continue
-            for r in range(TB):
-                vstore(pp, r * W, vload(src, r * C + p * W))
-                vstore(pp, r * W + L, vload(src, r * C + p * W + L))
-            product_strided(a, 0, TB, dst, p * W, C, rows, pp, W, 0, 1, TB, pzb)
-    # 3. bias gradients: column sums, row by row (vector adds)
     pbi, pbh = ptr(db_ih), ptr(db_hh)
-    for c in range(p0 * W, p1 * W, L):
-        si = vload(pzb, 0)
-        sh = si
-        for r in range(TB):
-            si = si + vload(pdg, r * C + c)
-            sh = sh + vload(pdgh, r * C + c)
-        vstore(pbi, c, si)
-        vstore(pbh, c, sh)
-    # 4. dx for this worker's rows: dg rows · w_ih packed
+    for p in range(p0, p1):
+        _copy_panel(pdgh, C, p * W, TB, pp, pbh)
+        if H > 0:
+            product_strided(pyt, 0, TB, pwh, p * W, C, H, pp, W, 0, 1, TB, pzb)
+        if shared:
+            vstore(pbi, p * W, vload(pbh, p * W))
+            vstore(pbi, p * W + L, vload(pbh, p * W + L))
+        else:
+            _copy_panel(pdg, C, p * W, TB, pp, pbi)
+        if I > 0:
+            product_strided(pxt, 0, TB, pwi, p * W, C, I, pp, W, 0, 1, TB, pzb)
+    # 3. dx for this worker's rows: dg rows · w_ih packed
     Ip = dxp.shape[1]
     pdx = ptr(dxp)
     if wxc.shape[0] == 0:

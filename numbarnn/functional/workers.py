@@ -87,7 +87,11 @@ def run_parts(parts, job):
     >>> sorted(seen)
     [(0, 2), (1, 2)]
     """
-    workers = _acquire(parts - 1) if parts > 1 else []
+    if parts <= 1:  # the calling thread alone: no hand-off to set up
+        fn, args = job(0, 1, new_counter())
+        fn(*args)
+        return 1
+    workers = _acquire(parts - 1)
     parts = 1 + len(workers)
     counter = new_counter()
     calls = [job(p, parts, counter) for p in range(parts)]

@@ -105,7 +105,9 @@ def gru_backward(cache, dy=None, dh_n=None):
     """
     if device.is_device_cache(cache):
         return GRUGrads(*device.gru_backward(cache, dy, dh_n))
-    if isinstance(cache, EngineCache) and cache.reset_after:
+    # anything but a reset-after GRU cache goes the reset-before way, whose
+    # first step (start_backward) rejects what is not a GRU cache at all
+    if isinstance(cache, EngineCache) and getattr(cache, "reset_after", False) is True:
         return _engine_backward(cache, dy, dh_n)
     return _engine_backward_reset_before(cache, dy, dh_n)
 

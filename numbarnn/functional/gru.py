@@ -68,9 +68,7 @@ def gru_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, *, reset_after=Fal
         x, w_ih, w_hh, b_ih, b_hh, 3, "GRU", check_finite)
     dtype = x.dtype
     h0 = state("h0", h0, B, H, dtype, check_finite)
-    if reset_after:
-        return _engine_forward(x, w_ih, w_hh, b_ih, b_hh, h0, training)
-    return _engine_forward_reset_before(x, w_ih, w_hh, b_ih, b_hh, h0, training)
+    return _engine_forward(x, w_ih, w_hh, b_ih, b_hh, h0, training, reset_after)
 
 
 def gru_backward(cache, dy=None, dh_n=None):
@@ -112,35 +110,48 @@ def gru_backward(cache, dy=None, dh_n=None):
     return _engine_backward_reset_before(cache, dy, dh_n)
 
 
-def _engine_forward(x, w_ih, w_hh, b_ih, b_hh, h0, training):
-    # the reset-after form on the engine (functional/engine.py)
+def _engine_forward(x, w_ih, w_hh, b_ih, b_hh, h0, training, reset_after):
+    # either form on the engine (functional/engine.py); the kernels differ:
+    # kernels/cpu/fused_gru.py (reset-after), fused_gru_reset_before.py
     T, B, I = x.shape
     H = w_hh.shape[1]
     dtype = x.dtype
     lay = engine.layout(3, H, dtype)
+    Hp = lay.Hp
     y = np.empty((T, B, H), dtype)
     slots = T + 1 if training else 2
     (hs,) = engine.padded_states(slots, B, lay, dtype, h0)
     gates = engine.empty((T if training else 1, B, lay.C), dtype)
-    aux = engine.empty((T if training else 1, B, lay.Hp), dtype)
+    aux = engine.empty((T if training else 1, B, Hp), dtype)
     if T and B:
         b_ih0, b_hh0 = bias_or_zeros(b_ih, 3 * H, dtype), bias_or_zeros(b_hh, 3 * H, dtype)
-        # b_hn stays on the recurrent side: it sits inside r ⊙ (w_hn h + b_hn)
-        b_x, b_h = b_ih0.copy(), np.zeros_like(b_hh0)
-        b_x[:2 * H] += b_hh0[:2 * H]
-        b_h[2 * H:] = b_hh0[2 * H:]
         Tc = engine.chunk_steps(T, B, lay)
-        engine.run(_fk.gru_forward_steps,
-                   (x, engine.pack_rows(w_ih, lay.cols, I), engine.pack_bias(b_x, lay.cols),
-                    engine.pack_rows(w_hh, lay.cols, H), engine.pack_bias(b_h, lay.cols), hs,
-                    engine.empty((Tc, B, lay.C), dtype), engine.empty((B, lay.C), dtype), gates,
-                    aux, y,
-                    Tc, training), B, lay)
+        gx = engine.empty((Tc, B, lay.C), dtype)
+        if reset_after:
+            # b_hn stays on the recurrent side: it sits inside r ⊙ (w_hn h + b_hn)
+            b_x, b_h = b_ih0.copy(), np.zeros_like(b_hh0)
+            b_x[:2 * H] += b_hh0[:2 * H]
+            b_h[2 * H:] = b_hh0[2 * H:]
+            engine.run(_fk.gru_forward_steps,
+                       (x, engine.pack_rows(w_ih, lay.cols, I), engine.pack_bias(b_x, lay.cols),
+                        engine.pack_rows(w_hh, lay.cols, H), engine.pack_bias(b_h, lay.cols), hs,
+                        gx, engine.empty((B, lay.C), dtype), gates, aux, y, Tc, training),
+                       B, lay)
+        else:
+            # both biases on the input side: b_hn is outside r ⊙ (·) in this form
+            _, lay_rz, lay_n = _reset_before_layouts(H, dtype)
+            engine.run(_fbk.gru_reset_before_forward_steps,
+                       (x, engine.pack_rows(w_ih, lay.cols, I),
+                        engine.pack_bias(b_ih0 + b_hh0, lay.cols),
+                        engine.pack_rows(w_hh[:2 * H], lay_rz.cols, H),
+                        engine.pack_rows(w_hh[2 * H:], lay_n.cols, H),
+                        engine.zeros(2 * Hp, dtype), hs, gx, engine.empty((B, 2 * Hp), dtype),
+                        engine.empty((B, Hp), dtype), gates, aux, y, Tc, training), B, lay)
     h_n = hs[T % slots, :, :H].copy()
     cache = None
     if training:
         cache = EngineCache("gru", lay, x=x, w_ih=w_ih, w_hh=w_hh, h0=h0, y=y, gates_p=gates,
-                            aux_p=aux, hs_p=hs, reset_after=True,
+                            aux_p=aux, hs_p=hs, reset_after=reset_after,
                             has_b_ih=b_ih is not None, has_b_hh=b_hh is not None)
         y = y.copy()
     return GRUResult(y, h_n, cache)
@@ -170,38 +181,6 @@ def _reset_before_layouts(H, dtype):
     # the input side in the three-gate layout; the recurrent weights in two
     # parts, W_hr/W_hz (one panel per unit block) and W_hn (by unit)
     return engine.layout(3, H, dtype), engine.layout(2, H, dtype), engine.layout(1, H, dtype)
-
-
-def _engine_forward_reset_before(x, w_ih, w_hh, b_ih, b_hh, h0, training):
-    # the reset-before form on the engine (kernels/cpu/fused_gru_reset_before.py)
-    T, B, I = x.shape
-    H = w_hh.shape[1]
-    dtype = x.dtype
-    lay, lay_rz, lay_n = _reset_before_layouts(H, dtype)
-    Hp = lay.Hp
-    y = np.empty((T, B, H), dtype)
-    slots = T + 1 if training else 2
-    (hs,) = engine.padded_states(slots, B, lay, dtype, h0)
-    gates = engine.empty((T if training else 1, B, lay.C), dtype)
-    aux = engine.empty((T if training else 1, B, Hp), dtype)
-    if T and B:
-        # both biases on the input side: b_hn is outside r ⊙ (·) in this form
-        bias = bias_or_zeros(b_ih, 3 * H, dtype) + bias_or_zeros(b_hh, 3 * H, dtype)
-        Tc = engine.chunk_steps(T, B, lay)
-        engine.run(_fbk.gru_reset_before_forward_steps,
-                   (x, engine.pack_rows(w_ih, lay.cols, I), engine.pack_bias(bias, lay.cols),
-                    engine.pack_rows(w_hh[:2 * H], lay_rz.cols, H),
-                    engine.pack_rows(w_hh[2 * H:], lay_n.cols, H), engine.zeros(2 * Hp, dtype),
-                    hs, engine.empty((Tc, B, lay.C), dtype), engine.empty((B, 2 * Hp), dtype),
-                    engine.empty((B, Hp), dtype), gates, aux, y, Tc, training), B, lay)
-    h_n = hs[T % slots, :, :H].copy()
-    cache = None
-    if training:
-        cache = EngineCache("gru", lay, x=x, w_ih=w_ih, w_hh=w_hh, h0=h0, y=y, gates_p=gates,
-                            aux_p=aux, hs_p=hs, reset_after=False,
-                            has_b_ih=b_ih is not None, has_b_hh=b_hh is not None)
-        y = y.copy()
-    return GRUResult(y, h_n, cache)
 
 
 def _engine_backward_reset_before(cache, dy, dh_n):

@@ -27,7 +27,7 @@ two recurrent layouts, for the weight gradients afterwards.
 """
 from ..._jit import kernel
 from .cell import gru_update, gru_update_backward, sigmoid, sigmoid_grad, tanh
-from .packed import product
+from .packed import product, project_chunk
 from .simd import barrier_wait, lanes_of, load, ptr, store, vload, vstore
 
 G = 3
@@ -58,9 +58,7 @@ def gru_reset_before_forward_steps(x, wxp, bx, wrz, wn, zb, hs, gx, Srz, Sn, gat
     u0, u1 = ub0 * L, min(ub1 * L, H)
     for t0 in range(0, T, Tc):
         n = min(Tc, T - t0)
-        for s in range(n):
-            product(px, ((t0 + s) * B + b0) * I, I, pgx, (s * B + b0) * C, C, b1 - b0, pwx,
-                    p0, p1, I, pbx, False)
+        project_chunk(px, I, t0, n, B, b0, b1, pgx, C, pwx, p0, p1, pbx)
         for s in range(n):
             t = t0 + s
             prev = (t % slots) * B * Hp

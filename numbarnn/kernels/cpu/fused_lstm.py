@@ -33,7 +33,7 @@ vectors and writes this step's gate gradients for the worker's columns.
 """
 from ..._jit import kernel
 from .cell import lstm_cell, lstm_cell_backward
-from .packed import product
+from .packed import product, project_chunk
 from .simd import barrier_wait, lanes_of, load, ptr, store, vload, vstore
 
 G = 4
@@ -65,9 +65,7 @@ def lstm_forward_steps(x, wxp, bx, whp, bh, hs, cs, gx, S, gates, y, Tc, trainin
     for t0 in range(0, T, Tc):
         n = min(Tc, T - t0)
         # this worker's columns of the chunk's input projections (+ both biases)
-        for s in range(n):
-            product(px, ((t0 + s) * B + b0) * I, I, pgx, (s * B + b0) * C, C, b1 - b0, pwx,
-                    p0, p1, I, pbx, False)
+        project_chunk(px, I, t0, n, B, b0, b1, pgx, C, pwx, p0, p1, pbx)
         for s in range(n):
             t = t0 + s
             prev = (t % slots) * B * Hp

@@ -6,7 +6,7 @@ gate: ``h_t = φ(gx + S)``, φ by activation code (``kernels/cellmath.py``:
 """
 from ..._jit import kernel
 from .cell import activation, activation_grad
-from .packed import product
+from .packed import product, project_chunk
 from .simd import barrier_wait, lanes_of, load, ptr, store, vload, vstore
 
 
@@ -28,9 +28,7 @@ def rnn_forward_steps(x, wxp, bx, whp, bh, hs, gx, S, y, act, Tc, counter, ub0, 
     u0, u1 = ub0 * L, min(ub1 * L, H)
     for t0 in range(0, T, Tc):
         n = min(Tc, T - t0)
-        for s in range(n):
-            product(px, ((t0 + s) * B + b0) * I, I, pgx, (s * B + b0) * C, C, b1 - b0, pwx,
-                    p0, p1, I, pbx, False)
+        project_chunk(px, I, t0, n, B, b0, b1, pgx, C, pwx, p0, p1, pbx)
         for s in range(n):
             t = t0 + s
             prev = (t % slots) * B * Hp

@@ -386,6 +386,17 @@ def product(a, a0, lda, out, o0, ldo, rows, wp, p0, p1, K, bias, split, descendi
 
 
 @inline
+def project_chunk(px, I, t0, n, B, b0, b1, pgx, C, pwx, p0, p1, pbx):
+    """The input projections of steps t0 … t0 + n − 1 for batch rows b0:b1
+    and panels p0:p1: ``gx[s, b] = x[t0 + s, b] · W_ihᵀ + bias`` into the
+    chunk buffer ``pgx`` (n, B, C), from ``x`` (T, B, I) and ``pwx``/``pbx``
+    packed (the first phase of every engine forward time loop)."""
+    for s in range(n):
+        product(px, ((t0 + s) * B + b0) * I, I, pgx, (s * B + b0) * C, C, b1 - b0, pwx, p0,
+                p1, I, pbx, False)
+
+
+@inline
 def product_strided(a, a0, lda, out, o0, ldo, rows, w, ks, p0, p1, K, bias):
     """:func:`product` with an unpacked right operand: ``w`` is a row-major
     (K, ·) matrix with row stride ``ks``, read in panels of 2L columns (panel

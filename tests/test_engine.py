@@ -260,3 +260,11 @@ def test_reset_before_gru_runs_on_the_engine(dtype):
     want = np.stack([np.concatenate([r, z, n], axis=-1) for r, z, n, _ in steps])
     tol = 2e-6 if dtype == np.float32 else 1e-13
     np.testing.assert_allclose(cache.gates, want, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", DTYPE_PARAMS)
+@pytest.mark.parametrize("variant", VARIANT_PARAMS)
+def test_no_inputs_match_reference(variant, dtype):
+    # I = 0: dx is empty and w_ih has no columns; the recurrence alone (with a
+    # non-zero initial state) still has gradients, checked against the oracle
+    check_against_reference(variant, (4, 3, 0, 20), dtype, tag=("no-inputs",))

@@ -33,7 +33,7 @@ def test_packed_product_matches_numpy(M, K, N, dtype):
     cols = np.full(n_panels * W, -1, np.int64)
     cols[:N] = np.arange(N)
     wp = np.empty((n_panels, K, W), dtype)
-    packed.pack(w, cols, wp)
+    packed.pack(w, cols, wp, 0, n_panels)
     bp = np.empty(n_panels * W, dtype)
     packed.pack_bias(b, cols, bp)
     out = np.full((M, n_panels * W), np.nan, dtype)
@@ -50,27 +50,48 @@ def test_packed_product_matches_numpy(M, K, N, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPE_PARAMS)
-def test_transposed_pack_and_unpack_match_numpy_indexing(dtype):
-    # the backward products' operands: wᵀ packed by gate column, and a
-    # transposed gradient added back into (G·H, ·) by packed column
+def test_transposed_pack_matches_numpy_indexing(dtype):
+    # the backward products' operand: wᵀ packed by gate column, filled one
+    # range of panels at a time (as the workers do) or all at once
     lay = engine.layout(3, 20, dtype)
     rng = rng_for("transposed-pack")
     w = rng.standard_normal((60, 20)).astype(dtype)
     W = 2 * lay.L
-    wp = np.full((lay.Hp // W, lay.C, W), np.nan, dtype)
-    packed.pack_transposed(w, lay.cols, lay.units, wp)
+    n = lay.Hp // W
     rows = np.zeros((lay.C, lay.Hp), dtype)
     rows[lay.cols >= 0, :20] = w[lay.cols[lay.cols >= 0]]
-    want = rows.reshape(lay.C, lay.Hp // W, W).transpose(1, 0, 2)
-    np.testing.assert_array_equal(wp, want)
+    want = rows.reshape(lay.C, n, W).transpose(1, 0, 2)
+    for cuts in ([0, n], [0, 1, n]):
+        wp = np.full((n, lay.C, W), np.nan, dtype)
+        for p0, p1 in zip(cuts, cuts[1:]):
+            packed.pack_transposed(w, lay.cols, lay.units, wp, p0, p1)
+        np.testing.assert_array_equal(wp, want)
 
-    src = rng.standard_normal((20, lay.C)).astype(dtype)
-    out = rng.standard_normal((60, 20)).astype(dtype)
-    want = out.copy()
-    valid = lay.cols >= 0
-    want[lay.cols[valid]] += src[:, valid].T
-    packed.unpack_add_transposed(src, lay.cols, out)
-    np.testing.assert_array_equal(out, want)
+
+def test_large_weights_are_packed_on_the_workers(monkeypatch):
+    # above PARALLEL_PACK_BYTES the panels are shared out among the workers;
+    # the packed result is the same array as one thread's
+    rng = rng_for("parallel-pack")
+    lay = engine.layout(4, 100, np.float64)
+    w = rng.standard_normal((400, 100))
+    one = engine.pack_rows(w, lay.cols, 100)
+    calls = []
+    real = engine.workers.run_parts
+    monkeypatch.setattr(engine.workers, "run_parts",
+                        lambda parts, job: calls.append(parts) or real(parts, job))
+    monkeypatch.setattr(engine, "PARALLEL_PACK_BYTES", 0)
+    old = numbarnn.set_num_threads(3)
+    try:
+        many = engine.pack_rows(w, lay.cols, 100)
+        back = engine.pack_backward(w, lay)
+    finally:
+        numbarnn.set_num_threads(old)
+    assert calls == [3, 3]
+    np.testing.assert_array_equal(many, one)
+    W = 2 * lay.L
+    rows = np.zeros((lay.C, lay.Hp))
+    rows[lay.cols >= 0, :100] = w[lay.cols[lay.cols >= 0]]
+    np.testing.assert_array_equal(back, rows.reshape(lay.C, lay.Hp // W, W).transpose(1, 0, 2))
 
 
 def test_layout_maps_packed_columns_to_gate_rows():

@@ -238,8 +238,9 @@ def start_backward(cache, dy, dh_n, cell, fn):
     dtype = x.dtype
     dy = grad_input("dy", dy, (T, B, H), dtype)
     dh = grad_input("dh_n", dh_n, (B, H), dtype).copy()
-    zeros = dict(dx=np.zeros_like(x), dw_ih=np.zeros_like(cache.w_ih),
-                 dw_hh=np.zeros_like(cache.w_hh),
+    # C order whatever the weights' order: the kernels add into these
+    zeros = dict(dx=np.zeros(x.shape, dtype), dw_ih=np.zeros(cache.w_ih.shape, dtype),
+                 dw_hh=np.zeros(cache.w_hh.shape, dtype),
                  db_ih=np.zeros(cache.w_hh.shape[0], dtype),
                  db_hh=np.zeros(cache.w_hh.shape[0], dtype))
     return dy, dh, zeros

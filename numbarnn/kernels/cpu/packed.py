@@ -43,14 +43,16 @@ def panel_width(dtype):
 
 
 @kernel
-def pack(w, cols, wp):
-    """Pack the rows ``cols`` of ``w`` (N, K) as panels ``wp`` (n_panels, K, 2L).
+def pack(w, cols, wp, p0, p1):
+    """Pack the rows ``cols`` of ``w`` (N, K) as panels ``wp`` (n_panels, K, 2L);
+    this call fills panels ``p0:p1`` (the engine packs large weights on
+    several workers, each its own range).
 
     ``cols[c]`` is the row of ``w`` that packed column c holds, or −1 for a
     zero padding column; ``len(cols) == n_panels · 2L``.
     """
     n_panels, K, W = wp.shape
-    for p in range(n_panels):
+    for p in range(p0, p1):
         for k in range(K):
             for j in range(W):
                 r = cols[p * W + j]
@@ -58,9 +60,9 @@ def pack(w, cols, wp):
 
 
 @kernel
-def pack_transposed(w, kcols, ocols, wp):
+def pack_transposed(w, kcols, ocols, wp, p0, p1):
     """Pack ``w``ᵀ: ``wp[p, k, j] = w[kcols[k], ocols[p·2L + j]]``, zero where
-    either index is −1.
+    either index is −1; panels ``p0:p1``.
 
     The backward products multiply by a weight matrix the other way round
     (K = the packed gate columns); packing it straight from ``w`` replaced
@@ -68,33 +70,12 @@ def pack_transposed(w, kcols, ocols, wp):
     the S5 LSTM's W_hh, 2048 × 512 float32).
     """
     n_panels, K, W = wp.shape
-    for p in range(n_panels):
+    for p in range(p0, p1):
         for k in range(K):
             r = kcols[k]
             for j in range(W):
                 c = ocols[p * W + j]
                 wp[p, k, j] = w[r, c] if r >= 0 and c >= 0 else 0.0
-
-
-@kernel
-def unpack_add_transposed(src, cols, out):
-    """``out[cols[c], j] += src[j, c]`` for every packed column c with
-    ``cols[c] >= 0`` and j < out.shape[1]: a weight gradient computed
-    transposed in packed column order, added into PyTorch's layout.
-
-    Sixteen rows of ``src`` at a time, so that the reads run along rows and
-    each write is a contiguous run of ``out`` (numpy's fancy-indexed ``+=``
-    took 4-5 ms for the S5 LSTM's dW_hh, this 1.6 ms).
-    """
-    J = out.shape[1]
-    C = src.shape[1]
-    for j0 in range(0, J, 16):
-        j1 = min(j0 + 16, J)
-        for c in range(C):
-            r = cols[c]
-            if r >= 0:
-                for j in range(j0, j1):
-                    out[r, j] += src[j, c]
 
 
 @kernel

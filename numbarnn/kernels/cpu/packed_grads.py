@@ -47,14 +47,32 @@ def _copy_panel(src, C, c0, TB, pp, db):
     vstore(db, c0 + L, s1)
 
 
+@inline
+def _add_transposed(tmp, n, W, cols, c0, out):
+    # out[cols[c0 + c], j] += tmp[j, c] (tmp: n × W, one panel's product) for
+    # the panel's valid columns: the gradient lands in PyTorch's (G·H, ·)
+    # layout while the panel is in cache. A separate unpack of the whole
+    # transposed gradient after the workers took 5.1 ms of the S5 LSTM's
+    # float32 fwd+bwd (one thread, rows 2-8 KB apart in and out).
+    for j0 in range(0, n, 16):
+        j1 = min(j0 + 16, n)
+        for c in range(W):
+            r = cols[c0 + c]
+            if r >= 0:
+                for j in range(j0, j1):
+                    out[r, j] += load(tmp, j * W + c)
+
+
 @kernel
-def weight_grads_part(dg, dgh, x, h0, y, xt, yt, wxt, wxc, dwt_ih, dwt_hh, db_ih, db_hh, dxp,
-                      zb, G, shared, counter, ub0, ub1, b0, b1, parts):
+def weight_grads_part(dg, dgh, x, h0, y, xt, yt, wxt, wxc, cols, dw_ih, dw_hh, db_ih, db_hh,
+                      dxp, zb, G, shared, counter, ub0, ub1, b0, b1, parts):
     """This worker's share (always split by unit blocks; ``b0:b1`` is the
-    whole batch): columns of the unit blocks ``ub0:ub1`` for the
-    weight and bias gradients (``dwt_*`` transposed, (·, C); ``db_*`` (C,)),
-    its share of the T·B rows of ``dxp`` (TB, Ip), and its share of the
-    transposes ``xt`` (I, TB) and ``yt`` (H, TB) that every worker reads.
+    whole batch): the packed columns of the unit blocks ``ub0:ub1`` of the
+    weight gradients, added into ``dw_ih`` (G·H, I) and ``dw_hh`` (G·H, H)
+    at the rows ``cols`` names (−1: padding, skipped), the bias gradients
+    ``db_*`` (C,) in packed order, its share of the T·B rows of ``dxp``
+    (TB, Ip), and its share of the transposes ``xt`` (I, TB) and ``yt``
+    (H, TB) that every worker reads.
 
     ``wxt`` is w_ih packed for dx = dg · w_ih (K = C, output columns the Ip
     padded inputs); ``zb`` zeros, at least max(C, Ip) long; G the gate count;
@@ -99,19 +117,22 @@ def weight_grads_part(dg, dgh, x, h0, y, xt, yt, wxt, wxc, dwt_ih, dwt_hh, db_ih
     # sum serve both weights: the S4 LSTM float32 copied 2 × 26 MB a pass
     panel = np.empty(TB * W, dg.dtype)
     pp = ptr(panel)
-    pwh, pwi = ptr(dwt_hh), ptr(dwt_ih)
+    tmp = np.empty(max(H, I) * W, dg.dtype)
+    pt = ptr(tmp)
     pbi, pbh = ptr(db_ih), ptr(db_hh)
     for p in range(p0, p1):
         _copy_panel(pdgh, C, p * W, TB, pp, pbh)
         if H > 0:
-            product_strided(pyt, 0, TB, pwh, p * W, C, H, pp, W, 0, 1, TB, pzb)
+            product_strided(pyt, 0, TB, pt, 0, W, H, pp, W, 0, 1, TB, pzb)
+            _add_transposed(pt, H, W, cols, p * W, dw_hh)
         if shared:
             vstore(pbi, p * W, vload(pbh, p * W))
             vstore(pbi, p * W + L, vload(pbh, p * W + L))
         else:
             _copy_panel(pdg, C, p * W, TB, pp, pbi)
         if I > 0:
-            product_strided(pxt, 0, TB, pwi, p * W, C, I, pp, W, 0, 1, TB, pzb)
+            product_strided(pxt, 0, TB, pt, 0, W, I, pp, W, 0, 1, TB, pzb)
+            _add_transposed(pt, I, W, cols, p * W, dw_ih)
     # 3. dx for this worker's rows: dg rows · w_ih packed
     Ip = dxp.shape[1]
     pdx = ptr(dxp)
@@ -127,3 +148,4 @@ def weight_grads_part(dg, dgh, x, h0, y, xt, yt, wxt, wxc, dwt_ih, dwt_hh, db_ih
                     acc = vfma(vload(pdg, r * C + c), vload(pwc, i * C + c), acc)
                 store(pdx, r * Ip + i, vsum(acc))
     keep_alive(panel)
+    keep_alive(tmp)

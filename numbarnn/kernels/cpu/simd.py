@@ -99,6 +99,27 @@ def ptr(typingctx, a):
 
 
 @intrinsic
+def ptr_at(typingctx, address, like):
+    """An integer address (``ndarray.ctypes.data``) as a pointer to ``like``'s
+    dtype.
+
+    For arrays a caller keeps alive and whose addresses it tabulated once
+    (the streaming steps' weights): each array argument of a kernel costs
+    ~0.1 µs of dispatch (typing and unboxing), a table of addresses one
+    argument for all of them. Nothing checks the address: the caller owns
+    that it points at live data of that dtype.
+    """
+    if not isinstance(address, types.Integer) or not isinstance(like, types.Array):
+        return None
+    pty = types.CPointer(like.dtype)
+
+    def codegen(context, builder, sig, args):
+        return builder.inttoptr(args[0], context.get_value_type(pty))
+
+    return pty(address, like), codegen
+
+
+@intrinsic
 def keep_alive(typingctx, a):
     """A use of ``a`` that does nothing: numba releases a local array after
     its last use, and a pointer taken from it (:func:`ptr`) does not count."""

@@ -89,9 +89,10 @@ def test_large_weights_are_packed_on_the_workers(monkeypatch):
     assert calls == [3, 3]
     np.testing.assert_array_equal(many, one)
     W = 2 * lay.L
-    rows = np.zeros((lay.C, lay.Hp))
+    assert lay.n_blocks == 13 and lay.Hq == lay.Hp + lay.L   # an odd block: half a panel
+    rows = np.zeros((lay.C, lay.Hq))
     rows[lay.cols >= 0, :100] = w[lay.cols[lay.cols >= 0]]
-    np.testing.assert_array_equal(back, rows.reshape(lay.C, lay.Hp // W, W).transpose(1, 0, 2))
+    np.testing.assert_array_equal(back, rows.reshape(lay.C, lay.Hq // W, W).transpose(1, 0, 2))
 
 
 def test_layout_maps_packed_columns_to_gate_rows():
@@ -114,8 +115,10 @@ def threaded(monkeypatch, request):
     numbarnn.set_num_threads(old)
 
 
-# H = 70: float32 blocks of 16 → 6 blocks, 3 pairs; float64 blocks of 8 → 10, 5 pairs
-SHAPE = (6, 5, 4, 70)
+# H = 100: float32 blocks of 16 → 7 blocks (the LSTM keeps the odd one: 3
+# pairs and a block the last worker also owns; the other cells round up to 8),
+# float64 blocks of 8 → 13 (LSTM) or 14
+SHAPE = (6, 5, 4, 100)
 
 
 @pytest.mark.parametrize("threaded", [2, 3], indirect=True)

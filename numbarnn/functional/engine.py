@@ -8,9 +8,12 @@ laid out here, once per call:
 
 Unit blocks
     Hidden units are grouped in blocks of ``L`` (the SIMD width: 16 in
-    float32, 8 in float64); the number of blocks is rounded up to even, so
-    the padded width ``Hp`` is a multiple of 2L and a worker always owns
-    whole pairs of blocks.
+    float32, 8 in float64). With an odd gate count a block's G·L columns
+    are not whole panels, so the number of blocks is rounded up to even
+    (the padded width ``Hp`` is a multiple of 2L); the LSTM's four gates
+    fill two panels a block, and its H = 16 float32 layer (one block) does
+    half the work of two. Workers own whole pairs of blocks (the last one
+    the odd block too).
 Packed columns
     The G·H gate rows of ``w_ih``/``w_hh`` become ``C = G·Hp`` columns,
     ordered by unit block, then gate, then lane: the G pre-activations of L
@@ -46,7 +49,7 @@ TILE_ROWS_MIN = 4
 #: hand-off (~20 µs a call) cost more than a second thread saves.
 THREADED_STEP_WORK = 1 << 16
 
-Layout = namedtuple("Layout", "G H L n_blocks Hp C cols units")
+Layout = namedtuple("Layout", "G H L n_blocks Hp Hq C cols units")
 
 #: Engine buffers start on a cache line: a 64-byte vector load that straddles
 #: two lines costs two (numpy's allocations are 16-byte aligned; the S3 LSTM
@@ -76,14 +79,21 @@ def zeros(shape, dtype):
     return out
 
 
-def layout(G, H, dtype):
+def layout(G, H, dtype, pairs=None):
     """Unit blocks, padded sizes and the packed-column map for G gates × H units.
 
-    ``cols[c]`` is the gate row (of G·H) packed column c holds, −1 for
-    padding; ``units[u]`` is u for u < H and −1 for padding units. Both are
-    read-only: a layout is built once per (G, H, dtype) and shared by every
-    later pass (building one takes ~30 µs of numpy calls, ~5% of a B = 1,
-    T = 1000 LSTM forward pass; looking it up ~1 µs).
+    ``Hp`` is the padded state width (``n_blocks`` · L), ``Hq`` that width
+    rounded up to whole panels (2L: the backward product's outputs are
+    units). ``cols[c]`` is the gate row (of G·H) packed column c holds, −1
+    for padding; ``units[u]`` (u < Hq) is u for u < H and −1 for padding
+    units. Both are read-only: a layout is built once per (G, H, dtype,
+    pairs) and shared by every later pass (building one takes ~30 µs of
+    numpy calls, ~5% of a B = 1, T = 1000 LSTM forward pass; looking it up
+    ~1 µs).
+
+    ``pairs``: round the blocks up to an even count (default: when G is
+    odd). The reset-before GRU's two-gate layout asks for it, to share its
+    blocks with the three-gate one.
 
     Examples
     --------
@@ -92,26 +102,33 @@ def layout(G, H, dtype):
     >>> lay = layout(4, 20, np.float32)
     >>> lay.L, lay.Hp, lay.C, int(lay.cols[16]), int(lay.cols[64])
     (16, 32, 128, 20, 16)
+    >>> one = layout(4, 16, np.float32)          # one block: no padding block
+    >>> one.n_blocks, one.Hp, one.Hq, one.C
+    (1, 16, 32, 64)
+    >>> layout(3, 16, np.float32).Hp             # G odd: blocks in pairs
+    32
     """
-    return _layout(int(G), int(H), np.dtype(dtype))
+    return _layout(int(G), int(H), np.dtype(dtype), bool(G % 2 if pairs is None else pairs))
 
 
 @functools.lru_cache(maxsize=256)
-def _layout(G, H, dtype):
+def _layout(G, H, dtype, pairs):
     L = _packed.lanes(dtype)
     n_blocks = -(-H // L)
-    n_blocks += n_blocks % 2
+    if pairs:
+        n_blocks += n_blocks % 2
     Hp = n_blocks * L
+    Hq = Hp + Hp % (2 * L)
     C = G * Hp
     c = np.arange(C)
     block, rest = np.divmod(c, G * L)
     gate, lane = np.divmod(rest, L)
     unit = block * L + lane
     cols = np.where(unit < H, gate * H + unit, -1).astype(np.int64)
-    units = np.where(np.arange(Hp) < H, np.arange(Hp), -1).astype(np.int64)
+    units = np.where(np.arange(Hq) < H, np.arange(Hq), -1).astype(np.int64)
     cols.flags.writeable = False
     units.flags.writeable = False
-    return Layout(G, H, L, n_blocks, Hp, C, cols, units)
+    return Layout(G, H, L, n_blocks, Hp, Hq, C, cols, units)
 
 
 #: Weights of at least this many bytes are packed on the workers, each
@@ -164,10 +181,10 @@ def pack_bias(b, cols):
 
 def pack_backward(w_hh, lay):
     """W_hh for dh = dg · W_hh: K = the C packed gate columns, output columns
-    the Hp (padded) units, in panels of 2L units."""
+    the Hq (padded) units, in panels of 2L units."""
     W = 2 * lay.L
     return _pack(_packed.pack_transposed, (w_hh, lay.cols, lay.units),
-                 empty((lay.Hp // W, lay.C, W), w_hh.dtype))
+                 empty((lay.Hq // W, lay.C, W), w_hh.dtype))
 
 
 #: The input projections of a chunk of steps are computed together; a chunk
@@ -213,9 +230,20 @@ def plan_parts(B, lay):
 
 
 def block_range(part, parts, lay):
-    """Unit blocks ``ub0:ub1`` (even bounds) that ``part`` of ``parts`` owns."""
+    """Unit blocks ``ub0:ub1`` that ``part`` of ``parts`` owns: whole pairs,
+    and the last part also an odd last block.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numbarnn.functional.engine import block_range, layout
+    >>> lay = layout(4, 80, np.float32)           # 5 blocks of 16 units
+    >>> [block_range(p, 2, lay) for p in range(2)]
+    [(0, 2), (2, 5)]
+    """
     pairs = lay.n_blocks // 2
-    return 2 * (pairs * part // parts), 2 * (pairs * (part + 1) // parts)
+    end = lay.n_blocks if part == parts - 1 else 2 * (pairs * (part + 1) // parts)
+    return 2 * (pairs * part // parts), end
 
 
 def run(fn, args, B, lay, by_units=None):

@@ -180,7 +180,8 @@ def _engine_backward(cache, dy, dh_n):
 def _reset_before_layouts(H, dtype):
     # the input side in the three-gate layout; the recurrent weights in two
     # parts, W_hr/W_hz (one panel per unit block) and W_hn (by unit)
-    return engine.layout(3, H, dtype), engine.layout(2, H, dtype), engine.layout(1, H, dtype)
+    return (engine.layout(3, H, dtype), engine.layout(2, H, dtype, pairs=True),
+            engine.layout(1, H, dtype))
 
 
 def _engine_backward_reset_before(cache, dy, dh_n):

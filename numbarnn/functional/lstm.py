@@ -246,9 +246,9 @@ def _engine_backward(cache, dy, dh_n, dc_n):
     if T and B:
         dg = engine.empty((T, B, lay.C), dh.dtype)
         engine.run(_fk.lstm_backward_steps,
-                   (engine.pack_backward(cache.w_hh, lay), engine.zeros(lay.Hp, dh.dtype),
+                   (engine.pack_backward(cache.w_hh, lay), engine.zeros(lay.Hq, dh.dtype),
                     cache.gates_p, cache.cs_p, dy, dhp, dcp, dg,
-                    engine.empty((B, lay.Hp), dh.dtype)), B, lay)
+                    engine.empty((B, lay.Hq), dh.dtype)), B, lay)
         engine.weight_grads(dg, dg, cache.x, cache.h0, cache.y, cache.w_ih, lay, out)
     return LSTMGrads(out["dx"], dhp[:, :H].copy(), dcp[:, :H].copy(), out["dw_ih"],
                      out["dw_hh"], *bias_grads(cache, out))

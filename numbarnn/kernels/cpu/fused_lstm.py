@@ -108,40 +108,42 @@ def lstm_backward_steps(wbp, zb, gates, cs, dy, dh, dc, dg, S, counter, ub0, ub1
     batch rows ``b0:b1``.
 
     ``wbp`` is W_hh packed for the backward product (K = C gate columns in
-    packed order, output columns = hidden units). ``dh`` (B, Hp) holds dh_n
-    on entry and dh0 on return, ``dc`` (B, Hp) dc_n and dc0; ``dg``
-    (T, B, C) receives the pre-activation gradients; ``S`` (B, Hp) is
-    scratch and ``zb`` (Hp,) zeros (the product's bias). ``cs`` holds T + 1
-    slots (slot t + 1 is c_t).
+    packed order, output columns = hidden units, in panels of 2L). ``dh``
+    (B, Hp) holds dh_n on entry and dh0 on return, ``dc`` (B, Hp) dc_n and
+    dc0; ``dg`` (T, B, C) receives the pre-activation gradients; ``S``
+    (B, Hq) is scratch and ``zb`` (Hq,) zeros (the product's bias), Hq being
+    Hp rounded up to whole panels (an odd block count leaves half a panel).
+    ``cs`` holds T + 1 slots (slot t + 1 is c_t).
     """
     T, B, C = dg.shape
     H = dy.shape[2]
     Hp = dh.shape[1]
+    Hq = S.shape[1]
     pw, pg, pcs, pdy, pdh, pdc, pdg, pS = (ptr(wbp), ptr(gates), ptr(cs), ptr(dy), ptr(dh),
                                            ptr(dc), ptr(dg), ptr(S))
     pzb = ptr(zb)
     pcount = ptr(counter)
     L = lanes_of(pdh)
-    q0, q1 = ub0 // 2, ub1 // 2  # output panels: 2L units each
+    q0, q1 = ub0 // 2, (ub1 + 1) // 2  # output panels: 2L units each (ub0 is even)
     u0, u1 = ub0 * L, min(ub1 * L, H)
     # t = −1 only finishes dh0 = dg_0 · W_hh: the product has one call site
     # (each inlined copy of it added ~3 s to a kernel's compile)
     for t in range(T - 1, -2, -1):
         if t < T - 1:
             # dh_t (this worker's units) = dy_t + dg_{t+1} · W_hh[:, units]
-            product(pdg, ((t + 1) * B + b0) * C, C, pS, b0 * Hp, Hp, b1 - b0, pw, q0, q1, C,
+            product(pdg, ((t + 1) * B + b0) * C, C, pS, b0 * Hq, Hq, b1 - b0, pw, q0, q1, C,
                     pzb, B < 4, t % 2 == 1)
         if t < 0:
             for b in range(b0, b1):
                 for ub in range(ub0, ub1):
-                    vstore(pdh, b * Hp + ub * L, vload(pS, b * Hp + ub * L))
+                    vstore(pdh, b * Hp + ub * L, vload(pS, b * Hq + ub * L))
             break
         for b in range(b0, b1):
             yo = (t * B + b) * H
             so = b * Hp
             if t < T - 1:
                 for j in range(u0, u1):
-                    store(pdh, so + j, load(pS, so + j) + load(pdy, yo + j))
+                    store(pdh, so + j, load(pS, b * Hq + j) + load(pdy, yo + j))
             else:
                 for j in range(u0, u1):
                     store(pdh, so + j, load(pdh, so + j) + load(pdy, yo + j))

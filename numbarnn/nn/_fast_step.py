@@ -75,6 +75,8 @@ class StepPlan:
         # the state this plan returned last and its (L, B, H) parts: a state
         # passed back is recognised by identity and needs no checks
         self.last = (None, None)
+        # what run reads on every call, in one attribute (~25 ns a look-up)
+        self.fixed = (self.dtype, (self.I,), self.H, len(layers), self.n_parts == 2, self.table)
 
     def current(self, module):
         """True while the module holds the arrays (and dtype) this plan was made from."""
@@ -89,18 +91,17 @@ class StepPlan:
         (B, H) (a cell's ``forward``). Returns ``(h_top, new_state)``, or None
         when the inputs need the general path.
         """
-        dtype = self.dtype
-        if not self.usable:
+        dtype, tail, H, n_layers, lstm, table = self.fixed
+        if table is None:   # weights the kernels cannot read in place
             return None
+        # x.shape[1:] == (I,) also says x is 2-D
         if (type(x) is not np.ndarray or (x.dtype is not dtype and x.dtype != dtype)
-                or x.ndim != 2 or x.shape[1] != self.I or not x.flags.c_contiguous):
+                or x.shape[1:] != tail or not x.flags.c_contiguous):
             return None
         B = x.shape[0]
-        H = self.H
         if B > STEP_MAX_BATCH:
             return None
-        shape = (len(self.layers), B, H) if layered else (B, H)
-        lstm = self.n_parts == 2
+        shape = (n_layers, B, H) if layered else (B, H)
         last = self.last
         if state is None:
             h = np.zeros(shape, dtype)
@@ -125,11 +126,10 @@ class StepPlan:
             c = None if c is None else c.reshape(shape)
         # outputs per call: several threads may step one layer at once
         h_new = np.empty(shape, dtype)
-        table = self.table
         inp, xo = x, 0
         if lstm:
             c_new = np.empty(shape, dtype)
-            for layer in range(len(self.layers)):
+            for layer in range(n_layers):
                 bad = _k.lstm_step(inp, xo, layer, h, c, table, h_new, c_new)
                 if bad:
                     _refuse(bad, layer)
@@ -138,7 +138,7 @@ class StepPlan:
             new = full if layered else (h_new[0], c_new[0])
         else:
             gru = self.kind == "gru"
-            for layer in range(len(self.layers)):
+            for layer in range(n_layers):
                 if gru:
                     bad = _k.gru_step(inp, xo, layer, h, table, self.reset_after, h_new)
                 else:

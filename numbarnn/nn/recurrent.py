@@ -567,16 +567,14 @@ class RNNBase(CellKind, Module):
         dx = _device.swap01(g) if tape.batch_first else g
         return (dx, self._pack_device_state(dstate0)) if return_dstate else dx
 
-    def _fast_step(self, x_t, state):
-        # eval-mode streaming on the CPU (nn/_fast_step.py); None: take the general path
-        plan = self.__dict__.get("_step_plan")
-        if plan is None or not plan.current(self):
-            names = [tuple(n + self._suffix(layer, 0) if n + self._suffix(layer, 0) in
-                           self.params else None
-                           for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
-                     for layer in range(self.num_layers)]
-            plan = self._step_plan = StepPlan(self, names, self.kind, self._options)
-        return plan.run(x_t, state)
+    def _new_step_plan(self):
+        # eval-mode streaming on the CPU (nn/_fast_step.py)
+        names = [tuple(n + self._suffix(layer, 0) if n + self._suffix(layer, 0) in
+                       self.params else None
+                       for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+                 for layer in range(self.num_layers)]
+        plan = self._step_plan = StepPlan(self, names, self.kind, self._options)
+        return plan
 
     def step(self, x_t, state=None, *, check_finite=True):
         """Advance one time step: the streaming form of :meth:`forward`.
@@ -621,7 +619,12 @@ class RNNBase(CellKind, Module):
         """
         if check_finite is True and not self.training and self._device == "cpu" \
                 and not self.proj_size and not self.bidirectional:
-            out = self._fast_step(x_t, state)
+            # the fast path, written out here: every call frame is ~0.1 µs of a
+            # ~5 µs step. plan.run returns None for inputs it does not take
+            plan = self.__dict__.get("_step_plan")
+            if plan is None or not plan.current(self):
+                plan = self._new_step_plan()
+            out = plan.run(x_t, state)
             if out is not None:
                 return out
         if self.bidirectional:

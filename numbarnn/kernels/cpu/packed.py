@@ -25,7 +25,7 @@ All arrays are C-contiguous and indexed flat; no bounds checks.
 """
 import numpy as np
 
-from ..._jit import inline, kernel
+from ..._jit import helper, inline, kernel
 from .simd import VECTOR_BYTES, lanes_of, load, ptr, vfma, vload, vsplat, vstore, vzero
 
 #: Rows of the register tile.
@@ -366,18 +366,27 @@ def product(a, a0, lda, out, o0, ldo, rows, wp, p0, p1, K, bias, split, descendi
             _tile1(a, a0 + r * lda, wp, p * K * W, W, K, L, bias, p * W, out, o0 + r * ldo)
 
 
-@inline
+#: :func:`product` as a called function, for call sites that run it once per
+#: pass or chunk, where a call costs nothing: each inlined copy of the
+#: product added ~3-4 s to its kernel's cold compile.
+product_call = helper(product.py_func)
+
+
+@helper
 def project_chunk(px, I, t0, n, B, b0, b1, pgx, C, pwx, p0, p1, pbx):
     """The input projections of steps t0 … t0 + n − 1 for batch rows b0:b1
     and panels p0:p1: ``gx[s, b] = x[t0 + s, b] · W_ihᵀ + bias`` into the
     chunk buffer ``pgx`` (n, B, C), from ``x`` (T, B, I) and ``pwx``/``pbx``
-    packed (the first phase of every engine forward time loop)."""
+    packed (the first phase of every engine forward time loop).
+
+    Called, not inlined: it runs once per chunk of steps, and the four
+    forward kernels share one compiled copy per dtype."""
     for s in range(n):
         product(px, ((t0 + s) * B + b0) * I, I, pgx, (s * B + b0) * C, C, b1 - b0, pwx, p0,
                 p1, I, pbx, False)
 
 
-@inline
+@helper
 def product_strided(a, a0, lda, out, o0, ldo, rows, w, ks, p0, p1, K, bias):
     """:func:`product` with an unpacked right operand: ``w`` is a row-major
     (K, ·) matrix with row stride ``ks``, read in panels of 2L columns (panel

@@ -23,7 +23,7 @@ keep spinning after a call and then competed with the next pass's workers
 import numpy as np
 
 from ..._jit import inline, kernel
-from .packed import product, product_strided
+from .packed import product_call, product_strided
 from .simd import (barrier_wait, keep_alive, lanes_of, load, ptr, store, vfma, vload, vstore,
                    vsum, vzero)
 
@@ -137,8 +137,8 @@ def weight_grads_part(dg, dgh, x, h0, y, xt, yt, wxt, wxc, cols, dw_ih, dw_hh, d
     Ip = dxp.shape[1]
     pdx = ptr(dxp)
     if wxc.shape[0] == 0:
-        product(pdg, r0 * C, C, pdx, r0 * Ip, Ip, r1 - r0, ptr(wxt), 0, Ip // W, C, pzb,
-                False)
+        product_call(pdg, r0 * C, C, pdx, r0 * Ip, Ip, r1 - r0, ptr(wxt), 0, Ip // W, C, pzb,
+                     False)
     else:
         pwc = ptr(wxc)
         for r in range(r0, r1):

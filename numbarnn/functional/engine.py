@@ -31,6 +31,7 @@ Results do not depend on the number of parts: every output element is the
 same sequence of operations whichever worker computes it.
 """
 import functools
+import itertools
 import math
 from collections import namedtuple
 
@@ -44,6 +45,31 @@ from .schedule import get_num_threads
 
 #: Rows a batch share should have at least (a register tile's worth).
 TILE_ROWS_MIN = 4
+
+#: A pass split by batch rows hands the rows out in groups, each worker
+#: taking the next group when it is done with one, instead of half the batch
+#: each: the two virtual CPUs of the project machine often run at different
+#: speeds for tens of milliseconds (the same half of an S3 LSTM pass took
+#: 3.7 ms on one and 5.0 on the other), and a static split waits for the
+#: slower. A group is a quarter of the batch, in whole 8-row register tiles,
+#: at most this many rows (4 rows below a batch of 16): one thread running
+#: the S4 LSTM's training forward in groups of 8 rows took 7% longer than
+#: in one piece, in groups of 16 no longer. Every row is computed the same
+#: way in any group (see ``packed.product``).
+GROUP_ROWS = 16
+
+
+def row_groups(B):
+    """Bounds of the row groups of a batch-split pass of B rows.
+
+    Examples
+    --------
+    >>> from numbarnn.functional.engine import row_groups
+    >>> row_groups(32), row_groups(64), row_groups(12)
+    ([0, 8, 16, 24, 32], [0, 16, 32, 48, 64], [0, 4, 8, 12])
+    """
+    g = max(8, min(GROUP_ROWS, B // 32 * 8)) if B >= 16 else TILE_ROWS_MIN
+    return list(range(0, B, g)) + [B]
 
 #: Below this many multiply-adds per step the barrier (~0.2 µs) and the
 #: hand-off (~20 µs a call) cost more than a second thread saves.
@@ -134,8 +160,10 @@ def _layout(G, H, dtype, pairs):
 #: Weights of at least this many bytes are packed on the workers, each
 #: filling its own range of panels. Packing is a gather (~1.5 ns a value on
 #: one core): the S5 LSTM float32 spent 2.3 ms of its forward pass and
-#: 4.5 ms of its fwd+bwd packing on one thread; a hand-off costs ~20-30 µs.
-PARALLEL_PACK_BYTES = 1 << 18
+#: 4.5 ms of its fwd+bwd packing on one thread. A hand-off costs more than
+#: it saves below ~1 MB: the S3 LSTM's 256 KB W_hh took 0.1 ms on one
+#: thread and 0.13-0.25 ms on two (the second starts 50-120 µs late).
+PARALLEL_PACK_BYTES = 1 << 20
 
 
 def _pack(fn, args, wp):
@@ -253,13 +281,19 @@ def run(fn, args, B, lay, by_units=None):
     parts, units = plan(B, lay, VECTOR_BYTES // lay.L)
     if by_units:
         parts, units = min(parts, max(1, lay.n_blocks // 2)), True
+    if units or parts <= 1:
+        return workers.run_parts(parts, lambda part, n, counter: (
+            fn, (*args, counter, *block_range(part, n, lay), 0, B, n) if units
+            else (*args, counter, 0, lay.n_blocks, 0, B, 1)))
+    # split by rows: groups of rows taken in turn (see GROUP_ROWS)
+    bounds = row_groups(B)
+    take = itertools.count().__next__   # atomic under the GIL
 
-    def job(part, n, counter):
-        if units:
-            return fn, (*args, counter, *block_range(part, n, lay), 0, B, n)
-        return fn, (*args, counter, 0, lay.n_blocks, B * part // n, B * (part + 1) // n, 1)
+    def rows(counter):
+        while (i := take()) < len(bounds) - 1:
+            fn(*args, counter, 0, lay.n_blocks, bounds[i], bounds[i + 1], 1)
 
-    return workers.run_parts(parts, job)
+    return workers.run_parts(parts, lambda part, n, counter: (rows, (counter,)))
 
 
 def unpack_columns(a, lay):

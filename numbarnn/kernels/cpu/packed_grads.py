@@ -24,8 +24,8 @@ import numpy as np
 
 from ..._jit import inline, kernel
 from .packed import product_call, product_strided
-from .simd import (barrier_wait, keep_alive, lanes_of, load, ptr, store, vfma, vload, vstore,
-                   vsum, vzero)
+from .simd import (atomic_add, barrier_wait, keep_alive, lanes_of, load, ptr, store, vfma, vload,
+                   vstore, vsum, vzero)
 
 
 @inline
@@ -47,6 +47,10 @@ def _copy_panel(src, C, c0, TB, pp, db):
     vstore(db, c0 + L, s1)
 
 
+#: Rows of dx a worker takes at a time (~0.1 ms of work for the S4 LSTM).
+DX_ROWS = 64
+
+
 @inline
 def _add_transposed(tmp, n, W, cols, c0, out):
     # out[cols[c0 + c], j] += tmp[j, c] (tmp: n × W, one panel's product) for
@@ -66,13 +70,17 @@ def _add_transposed(tmp, n, W, cols, c0, out):
 @kernel
 def weight_grads_part(dg, dgh, x, h0, y, xt, yt, wxt, wxc, cols, dw_ih, dw_hh, db_ih, db_hh,
                       dxp, zb, G, shared, counter, ub0, ub1, b0, b1, parts):
-    """This worker's share (always split by unit blocks; ``b0:b1`` is the
-    whole batch): the packed columns of the unit blocks ``ub0:ub1`` of the
-    weight gradients, added into ``dw_ih`` (G·H, I) and ``dw_hh`` (G·H, H)
-    at the rows ``cols`` names (−1: padding, skipped), the bias gradients
-    ``db_*`` (C,) in packed order, its share of the T·B rows of ``dxp``
-    (TB, Ip), and its share of the transposes ``xt`` (I, TB) and ``yt``
-    (H, TB) that every worker reads.
+    """One worker's part (``b0:b1`` is the whole batch): its share of the
+    transposes ``xt`` (I, TB) and ``yt`` (H, TB) that every worker reads
+    (the T·B rows in proportion to the unit blocks ``ub0:ub1``), then,
+    after all workers have done theirs, panels of the weight gradients and
+    rows of ``dxp`` (TB, Ip), taken in turn with the other workers until
+    none is left. A panel's weight gradients are added into ``dw_ih``
+    (G·H, I) and ``dw_hh`` (G·H, H) at the rows ``cols`` names (−1:
+    padding, skipped), its bias gradients written to ``db_*`` (C,) in
+    packed order. ``counter`` is the call's (``workers.new_counter``):
+    element 0 for the barrier, 2 and 3 count the panels and row groups
+    taken.
 
     ``wxt`` is w_ih packed for dx = dg · w_ih (K = C, output columns the Ip
     padded inputs); ``zb`` zeros, at least max(C, Ip) long; G the gate count;
@@ -104,11 +112,15 @@ def weight_grads_part(dg, dgh, x, h0, y, xt, yt, wxt, wxc, cols, dw_ih, dw_hh, d
             for r in range(rb, re):
                 v = load(ph0, r * H + j) if r < B else load(py, (r - B) * H + j)
                 store(pyt, j * TB + r, v)
+    pc = ptr(counter)
     if parts > 1:
-        barrier_wait(ptr(counter), parts, 1)
-    # 2. weight gradients of this worker's packed columns (panels of 2L)
-    p0 = ub0 * G * L // W
-    p1 = ub1 * G * L // W
+        barrier_wait(pc, parts, 1)
+    # 2. weight gradients, a panel of 2L packed columns at a time; the
+    # panels (then the rows of dx) are taken in turn through counter[2]
+    # (counter[3]) rather than shared out in advance: the two virtual CPUs
+    # of the project machine often run at different speeds for a while (one
+    # took 5.2 ms for its half of the S3 LSTM's weight gradients, the other
+    # 7.9), and every panel and row is computed the same way by any worker
     # each panel of 2L columns is first copied out contiguous (TB × 2L, in
     # L2): read in place, with rows 4-8 KB apart, the product ran at ~33
     # GFLOP/s (a new page every other k); packed, at the micro-kernel's speed.
@@ -120,7 +132,11 @@ def weight_grads_part(dg, dgh, x, h0, y, xt, yt, wxt, wxc, cols, dw_ih, dw_hh, d
     tmp = np.empty(max(H, I) * W, dg.dtype)
     pt = ptr(tmp)
     pbi, pbh = ptr(db_ih), ptr(db_hh)
-    for p in range(p0, p1):
+    n_panels = C // W
+    while True:
+        p = atomic_add(pc, 2, 1)
+        if p >= n_panels:
+            break
         _copy_panel(pdgh, C, p * W, TB, pp, pbh)
         if H > 0:
             product_strided(pyt, 0, TB, pt, 0, W, H, pp, W, 0, 1, TB, pzb)
@@ -133,19 +149,24 @@ def weight_grads_part(dg, dgh, x, h0, y, xt, yt, wxt, wxc, cols, dw_ih, dw_hh, d
         if I > 0:
             product_strided(pxt, 0, TB, pt, 0, W, I, pp, W, 0, 1, TB, pzb)
             _add_transposed(pt, I, W, cols, p * W, dw_ih)
-    # 3. dx for this worker's rows: dg rows · w_ih packed
+    # 3. dx, DX_ROWS rows of T·B at a time: dg rows · w_ih packed
     Ip = dxp.shape[1]
     pdx = ptr(dxp)
-    if wxc.shape[0] == 0:
-        product_call(pdg, r0 * C, C, pdx, r0 * Ip, Ip, r1 - r0, ptr(wxt), 0, Ip // W, C, pzb,
-                     False)
-    else:
-        pwc = ptr(wxc)
-        for r in range(r0, r1):
-            for i in range(I):
-                acc = vload(pzb, 0)
-                for c in range(0, C, L):
-                    acc = vfma(vload(pdg, r * C + c), vload(pwc, i * C + c), acc)
-                store(pdx, r * Ip + i, vsum(acc))
+    pwc = ptr(wxc)
+    while True:
+        ra = atomic_add(pc, 3, 1) * DX_ROWS
+        if ra >= TB:
+            break
+        rb = min(ra + DX_ROWS, TB)
+        if wxc.shape[0] == 0:
+            product_call(pdg, ra * C, C, pdx, ra * Ip, Ip, rb - ra, ptr(wxt), 0, Ip // W, C,
+                         pzb, False)
+        else:
+            for r in range(ra, rb):
+                for i in range(I):
+                    acc = vload(pzb, 0)
+                    for c in range(0, C, L):
+                        acc = vfma(vload(pdg, r * C + c), vload(pwc, i * C + c), acc)
+                    store(pdx, r * Ip + i, vsum(acc))
     keep_alive(panel)
     keep_alive(tmp)

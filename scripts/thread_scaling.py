@@ -32,7 +32,7 @@ def operands(M, K, N, dtype, seed):
     cols = np.full(n_panels * W, -1, np.int64)
     cols[:N] = np.arange(N)
     wp = np.empty((n_panels, K, W), dtype)
-    pack(w, cols, wp)
+    pack(w, cols, wp, 0, n_panels)
     bp = np.empty(n_panels * W, dtype)
     pack_bias(np.zeros(N, dtype), cols, bp)
     return a, wp, bp, np.empty((M, n_panels * W), dtype), n_panels

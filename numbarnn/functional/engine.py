@@ -277,7 +277,11 @@ def block_range(part, parts, lay):
 def run(fn, args, B, lay, by_units=None):
     """Run the kernel ``fn(*args, counter, ub0, ub1, b0, b1, parties)`` on its
     workers (``parties``: how many meet at the barrier, 1 for none); returns
-    the number of parts that ran. ``by_units`` forces the unit split."""
+    the number of parts that ran. ``by_units`` forces the unit split.
+
+    Split by units, each worker makes one call for its blocks; split by
+    rows, each makes one call per group of rows it takes (:func:`row_groups`),
+    with ``parties`` 1."""
     parts, units = plan(B, lay, VECTOR_BYTES // lay.L)
     if by_units:
         parts, units = min(parts, max(1, lay.n_blocks // 2)), True

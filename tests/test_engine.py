@@ -17,7 +17,7 @@ from numbarnn.functional import engine, workers
 from numbarnn.kernels.cpu import packed
 from numbarnn.kernels.cpu.simd import barrier_wait, ptr
 
-from helpers import DTYPE_PARAMS, VARIANT_PARAMS, check_against_reference, rng_for
+from helpers import DTYPE_PARAMS, VARIANT_PARAMS, VARIANTS, check_against_reference, rng_for
 
 
 @pytest.mark.parametrize("dtype", DTYPE_PARAMS)
@@ -57,8 +57,8 @@ def test_transposed_pack_matches_numpy_indexing(dtype):
     rng = rng_for("transposed-pack")
     w = rng.standard_normal((60, 20)).astype(dtype)
     W = 2 * lay.L
-    n = lay.Hp // W
-    rows = np.zeros((lay.C, lay.Hp), dtype)
+    n = lay.Hq // W
+    rows = np.zeros((lay.C, lay.Hq), dtype)
     rows[lay.cols >= 0, :20] = w[lay.cols[lay.cols >= 0]]
     want = rows.reshape(lay.C, n, W).transpose(1, 0, 2)
     for cuts in ([0, n], [0, 1, n]):
@@ -96,15 +96,41 @@ def test_large_weights_are_packed_on_the_workers(monkeypatch):
 
 
 def test_layout_maps_packed_columns_to_gate_rows():
-    lay = engine.layout(3, 20, np.float64)   # L = 8: blocks of 8 units, rounded up to 4
-    assert (lay.L, lay.n_blocks, lay.Hp, lay.C) == (8, 4, 32, 96)
+    lay = engine.layout(3, 20, np.float64)   # L = 8: 3 blocks of 8 units
+    # 72 gate columns, padded to whole panels (16 columns) with 8 zero columns
+    assert (lay.L, lay.n_blocks, lay.Hp, lay.Hq, lay.C) == (8, 3, 24, 32, 80)
     # block 0: r units 0-7, z units 0-7, n units 0-7; block 2 holds units 16-19 + padding
     np.testing.assert_array_equal(lay.cols[:24], np.r_[0:8, 20:28, 40:48])
     np.testing.assert_array_equal(lay.cols[48:56], [16, 17, 18, 19, -1, -1, -1, -1])
+    np.testing.assert_array_equal(lay.cols[72:], -1)
     assert sorted(lay.cols[lay.cols >= 0].tolist()) == list(range(60))
-    # built once per (G, H, dtype) and shared by every pass, so nobody may write it
+    # in pairs (the reset-before GRU): 4 blocks, no padding columns
+    pairs = engine.layout(3, 20, np.float64, pairs=True)
+    assert (pairs.n_blocks, pairs.Hp, pairs.C) == (4, 32, 96)
+    # built once per (G, H, dtype, pairs) and shared by every pass, so nobody may write it
     assert engine.layout(3, 20, "float64") is lay
     assert not lay.cols.flags.writeable and not lay.units.flags.writeable
+
+
+def test_padding_memory_is_never_read(monkeypatch):
+    # every buffer the engine leaves uninitialised starts as NaN here: a pass
+    # that read any of it (a padding column of the gate gradients, say) would
+    # turn its results into NaN. Odd block counts, and every cell
+    real = engine.empty
+    monkeypatch.setattr(engine, "empty", lambda shape, dtype: _nan(real(shape, dtype)))
+    monkeypatch.setattr(engine, "THREADED_STEP_WORK", 0)
+    old = numbarnn.set_num_threads(2)
+    try:
+        for variant in VARIANTS:
+            for dtype, H in ((np.float32, 40), (np.float64, 20), (np.float32, 5)):
+                check_against_reference(variant, (4, 6, 3, H), dtype, tag=("nan-poison", H))
+    finally:
+        numbarnn.set_num_threads(old)
+
+
+def _nan(a):
+    a.fill(np.nan)
+    return a
 
 
 @pytest.fixture
@@ -115,9 +141,9 @@ def threaded(monkeypatch, request):
     numbarnn.set_num_threads(old)
 
 
-# H = 100: float32 blocks of 16 → 7 blocks (the LSTM keeps the odd one: 3
-# pairs and a block the last worker also owns; the other cells round up to 8),
-# float64 blocks of 8 → 13 (LSTM) or 14
+# H = 100: float32 blocks of 16 → 7 blocks (3 pairs and a block the last
+# worker also owns; the reset-before GRU rounds up to 8), float64 blocks of
+# 8 → 13 (14)
 SHAPE = (6, 5, 4, 100)
 
 

@@ -8,16 +8,16 @@ laid out here, once per call:
 
 Unit blocks
     Hidden units are grouped in blocks of ``L`` (the SIMD width: 16 in
-    float32, 8 in float64). With an odd gate count a block's G·L columns
-    are not whole panels, so the number of blocks is rounded up to even
-    (the padded width ``Hp`` is a multiple of 2L); the LSTM's four gates
-    fill two panels a block, and its H = 16 float32 layer (one block) does
-    half the work of two. Workers own whole pairs of blocks (the last one
-    the odd block too).
+    float32, 8 in float64); ``Hp`` is the padded width. Workers own whole
+    pairs of blocks (the last one an odd last block too).
 Packed columns
-    The G·H gate rows of ``w_ih``/``w_hh`` become ``C = G·Hp`` columns,
+    The G·H gate rows of ``w_ih``/``w_hh`` become ``G·Hp`` columns,
     ordered by unit block, then gate, then lane: the G pre-activations of L
-    units sit side by side, one vector each. Padding columns hold zeros.
+    units sit side by side, one vector each. With an odd gate count and an
+    odd number of blocks that is not a whole number of panels, and ``C``
+    adds one vector of padding columns (zeros) at the end. Rounding the
+    blocks up to pairs instead made an H = 16 float32 layer compute 32
+    units.
 Panels
     Weights are packed into panels of 2L columns (``kernels/cpu/packed.py``)
     once per call and stay where they are for all T steps; a worker reads
@@ -105,21 +105,20 @@ def zeros(shape, dtype):
     return out
 
 
-def layout(G, H, dtype, pairs=None):
+def layout(G, H, dtype, pairs=False):
     """Unit blocks, padded sizes and the packed-column map for G gates × H units.
 
     ``Hp`` is the padded state width (``n_blocks`` · L), ``Hq`` that width
     rounded up to whole panels (2L: the backward product's outputs are
-    units). ``cols[c]`` is the gate row (of G·H) packed column c holds, −1
-    for padding; ``units[u]`` (u < Hq) is u for u < H and −1 for padding
-    units. Both are read-only: a layout is built once per (G, H, dtype,
-    pairs) and shared by every later pass (building one takes ~30 µs of
-    numpy calls, ~5% of a B = 1, T = 1000 LSTM forward pass; looking it up
-    ~1 µs).
+    units), ``C`` the packed gate columns (G·Hp rounded up to whole panels).
+    ``cols[c]`` is the gate row (of G·H) packed column c holds, −1 for
+    padding; ``units[u]`` (u < Hq) is u for u < H and −1 for padding units.
+    Both are read-only: a layout is built once per (G, H, dtype, pairs) and
+    shared by every later pass (building one takes ~30 µs of numpy calls,
+    ~5% of a B = 1, T = 1000 LSTM forward pass; looking it up ~1 µs).
 
-    ``pairs``: round the blocks up to an even count (default: when G is
-    odd). The reset-before GRU's two-gate layout asks for it, to share its
-    blocks with the three-gate one.
+    ``pairs``: round the blocks up to an even count. The reset-before GRU
+    asks for it: its r/z rows are packed one panel (2 gates × L) a block.
 
     Examples
     --------
@@ -128,13 +127,16 @@ def layout(G, H, dtype, pairs=None):
     >>> lay = layout(4, 20, np.float32)
     >>> lay.L, lay.Hp, lay.C, int(lay.cols[16]), int(lay.cols[64])
     (16, 32, 128, 20, 16)
-    >>> one = layout(4, 16, np.float32)          # one block: no padding block
+    >>> one = layout(4, 16, np.float32)          # one block: 16 units, not 32
     >>> one.n_blocks, one.Hp, one.Hq, one.C
     (1, 16, 32, 64)
-    >>> layout(3, 16, np.float32).Hp             # G odd: blocks in pairs
+    >>> gru = layout(3, 16, np.float32)          # 48 gate columns + 16 of padding
+    >>> gru.Hp, gru.C, int(gru.cols[47]), int(gru.cols[48])
+    (16, 64, 47, -1)
+    >>> layout(3, 16, np.float32, pairs=True).Hp
     32
     """
-    return _layout(int(G), int(H), np.dtype(dtype), bool(G % 2 if pairs is None else pairs))
+    return _layout(int(G), int(H), np.dtype(dtype), bool(pairs))
 
 
 @functools.lru_cache(maxsize=256)
@@ -145,12 +147,12 @@ def _layout(G, H, dtype, pairs):
         n_blocks += n_blocks % 2
     Hp = n_blocks * L
     Hq = Hp + Hp % (2 * L)
-    C = G * Hp
+    C = G * Hp + (G * Hp) % (2 * L)
     c = np.arange(C)
     block, rest = np.divmod(c, G * L)
     gate, lane = np.divmod(rest, L)
     unit = block * L + lane
-    cols = np.where(unit < H, gate * H + unit, -1).astype(np.int64)
+    cols = np.where((unit < H) & (block < n_blocks), gate * H + unit, -1).astype(np.int64)
     units = np.where(np.arange(Hq) < H, np.arange(Hq), -1).astype(np.int64)
     cols.flags.writeable = False
     units.flags.writeable = False
@@ -343,12 +345,22 @@ def weight_grads(dg, dgh, x, h0, y, w_ih, lay, out):
     dxp = empty((TB, I if wxc.shape[0] else Ip), dtype)
     run(_grads.weight_grads_part,
         (dg, dgh, x, h0, y, empty((I, TB), dtype), empty((H, TB), dtype), wxt, wxc, lay.cols,
-         out["dw_ih"], out["dw_hh"], db_ih, db_hh, dxp, zeros(max(C, Ip), dtype), lay.G,
+         out["dw_ih"], out["dw_hh"], db_ih, db_hh, dxp, zeros(max(C, Ip), dtype), lay.n_blocks,
          dgh is dg), B, lay, by_units=True)
     r = lay.cols[valid]
     out["db_ih"][r] += db_ih[valid]
     out["db_hh"][r] += db_hh[valid]
     out["dx"] += dxp[:, :I].reshape(T, B, I)
+
+
+def gate_grads(T, B, lay, dtype):
+    """(T, B, C) for the gate gradients of a backward pass: the time loop
+    writes the columns of the unit blocks, and the padding columns are
+    zeros (the backward product multiplies them by zero weights, and
+    whatever memory held before could be NaN)."""
+    out = empty((T, B, lay.C), dtype)
+    out[..., lay.G * lay.Hp:] = 0
+    return out
 
 
 def padded_states(slots, B, lay, dtype, *initial):

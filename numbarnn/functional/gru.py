@@ -116,7 +116,8 @@ def _engine_forward(x, w_ih, w_hh, b_ih, b_hh, h0, training, reset_after):
     T, B, I = x.shape
     H = w_hh.shape[1]
     dtype = x.dtype
-    lay = engine.layout(3, H, dtype)
+    # the reset-before form packs r/z one panel a block: blocks in pairs
+    lay = engine.layout(3, H, dtype, pairs=not reset_after)
     Hp = lay.Hp
     y = np.empty((T, B, H), dtype)
     slots = T + 1 if training else 2
@@ -164,12 +165,12 @@ def _engine_backward(cache, dy, dh_n):
     carry = engine.padded(dh, lay)
     dhp = engine.zeros(carry.shape, carry.dtype)
     if T and B:
-        dg = engine.empty((T, B, lay.C), dh.dtype)
-        dgh = engine.empty(dg.shape, dg.dtype)
+        dg = engine.gate_grads(T, B, lay, dh.dtype)
+        dgh = engine.gate_grads(T, B, lay, dh.dtype)
         engine.run(_fk.gru_backward_steps,
-                   (engine.pack_backward(cache.w_hh, lay), engine.zeros(lay.Hp, dh.dtype),
+                   (engine.pack_backward(cache.w_hh, lay), engine.zeros(lay.Hq, dh.dtype),
                     cache.gates_p, cache.aux_p, cache.hs_p, dy, dhp, carry, dg, dgh,
-                    engine.empty((B, lay.Hp), dh.dtype)), B, lay)
+                    engine.empty((B, lay.Hq), dh.dtype)), B, lay)
         engine.weight_grads(dg, dgh, cache.x, cache.h0, cache.y, cache.w_ih, lay, out)
     else:
         dhp = carry
@@ -179,9 +180,10 @@ def _engine_backward(cache, dy, dh_n):
 
 def _reset_before_layouts(H, dtype):
     # the input side in the three-gate layout; the recurrent weights in two
-    # parts, W_hr/W_hz (one panel per unit block) and W_hn (by unit)
-    return (engine.layout(3, H, dtype), engine.layout(2, H, dtype, pairs=True),
-            engine.layout(1, H, dtype))
+    # parts, W_hr/W_hz (one panel per unit block) and W_hn (by unit); all
+    # with blocks in pairs, so that they share Hp
+    return (engine.layout(3, H, dtype, pairs=True), engine.layout(2, H, dtype, pairs=True),
+            engine.layout(1, H, dtype, pairs=True))
 
 
 def _engine_backward_reset_before(cache, dy, dh_n):

@@ -244,7 +244,7 @@ def _engine_backward(cache, dy, dh_n, dc_n):
     dc = grad_input("dc_n", dc_n, (B, H), dh.dtype)
     dhp, dcp = engine.padded(dh, lay), engine.padded(dc, lay)
     if T and B:
-        dg = engine.empty((T, B, lay.C), dh.dtype)
+        dg = engine.gate_grads(T, B, lay, dh.dtype)
         engine.run(_fk.lstm_backward_steps,
                    (engine.pack_backward(cache.w_hh, lay), engine.zeros(lay.Hq, dh.dtype),
                     cache.gates_p, cache.cs_p, dy, dhp, dcp, dg,

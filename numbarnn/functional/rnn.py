@@ -133,10 +133,10 @@ def _engine_backward(cache, dy, dh_n):
     lay = cache.layout
     dhp = engine.padded(dh, lay)
     if T and B:
-        dg = engine.empty((T, B, lay.C), dh.dtype)
+        dg = engine.gate_grads(T, B, lay, dh.dtype)
         engine.run(_fk.rnn_backward_steps,
-                   (engine.pack_backward(cache.w_hh, lay), engine.zeros(lay.Hp, dh.dtype),
-                    cache.hs_p, dy, dhp, dg, engine.empty((B, lay.Hp), dh.dtype), cache.act),
+                   (engine.pack_backward(cache.w_hh, lay), engine.zeros(lay.Hq, dh.dtype),
+                    cache.hs_p, dy, dhp, dg, engine.empty((B, lay.Hq), dh.dtype), cache.act),
                    B, lay)
         engine.weight_grads(dg, dg, cache.x, cache.h0, cache.y, cache.w_ih, lay, out)
     return RNNGrads(out["dx"], dhp[:, :H].copy(), out["dw_ih"], out["dw_hh"],

@@ -41,7 +41,7 @@ def gru_forward_steps(x, wxp, bx, whp, bh, hs, gx, S, gates, aux, y, Tc, trainin
     phs, pgx, pS, pg, pa, py = ptr(hs), ptr(gx), ptr(S), ptr(gates), ptr(aux), ptr(y)
     pcount = ptr(counter)
     L = lanes_of(pbx)
-    p0, p1 = ub0 * G // 2, ub1 * G // 2
+    p0, p1 = ub0 * G // 2, (ub1 * G + 1) // 2  # ub0 is even; the last part takes the padding
     u0, u1 = ub0 * L, min(ub1 * L, H)
     for t0 in range(0, T, Tc):
         n = min(Tc, T - t0)
@@ -91,22 +91,23 @@ def gru_backward_steps(wbp, zb, gates, aux, hs, dy, dh, carry, dg, dgh, S, count
     T, B, C = dg.shape
     H = dy.shape[2]
     Hp = dh.shape[1]
+    Hq = S.shape[1]
     pw, pzb, pg, pa, phs = ptr(wbp), ptr(zb), ptr(gates), ptr(aux), ptr(hs)
     pdy, pdh, pcar, pdg, pdgh, pS = ptr(dy), ptr(dh), ptr(carry), ptr(dg), ptr(dgh), ptr(S)
     pcount = ptr(counter)
     L = lanes_of(pdh)
-    q0, q1 = ub0 // 2, ub1 // 2
+    q0, q1 = ub0 // 2, (ub1 + 1) // 2  # output panels: 2L units each (ub0 is even)
     u0, u1 = ub0 * L, min(ub1 * L, H)
     # t = −1 only finishes dh0 = dgh_0 · W_hh + carry: the product has one
     # call site (each inlined copy of it added ~3 s to a kernel's compile)
     for t in range(T - 1, -2, -1):
         if t < T - 1:
-            product(pdgh, ((t + 1) * B + b0) * C, C, pS, b0 * Hp, Hp, b1 - b0, pw, q0, q1, C,
+            product(pdgh, ((t + 1) * B + b0) * C, C, pS, b0 * Hq, Hq, b1 - b0, pw, q0, q1, C,
                     pzb, B < 4, t % 2 == 1)
         if t < 0:
             for b in range(b0, b1):
                 for j in range(u0, u1):
-                    store(pdh, b * Hp + j, load(pS, b * Hp + j) + load(pcar, b * Hp + j))
+                    store(pdh, b * Hp + j, load(pS, b * Hq + j) + load(pcar, b * Hp + j))
             break
         for b in range(b0, b1):
             yo = (t * B + b) * H
@@ -114,7 +115,7 @@ def gru_backward_steps(wbp, zb, gates, aux, hs, dy, dh, carry, dg, dgh, S, count
             for j in range(u0, u1):
                 d = load(pcar, so + j) + load(pdy, yo + j)
                 if t < T - 1:
-                    d += load(pS, so + j)
+                    d += load(pS, b * Hq + j)
                 store(pdh, so + j, d)
             for ub in range(ub0, ub1):
                 k = (t * B + b) * C + ub * G * L

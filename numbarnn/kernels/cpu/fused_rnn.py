@@ -24,7 +24,7 @@ def rnn_forward_steps(x, wxp, bx, whp, bh, hs, gx, S, y, act, Tc, counter, ub0, 
     phs, pgx, pS, py = ptr(hs), ptr(gx), ptr(S), ptr(y)
     pcount = ptr(counter)
     L = lanes_of(pbx)
-    p0, p1 = ub0 // 2, ub1 // 2
+    p0, p1 = ub0 // 2, (ub1 + 1) // 2  # ub0 is even; the last part takes the padding
     u0, u1 = ub0 * L, min(ub1 * L, H)
     for t0 in range(0, T, Tc):
         n = min(Tc, T - t0)
@@ -61,29 +61,33 @@ def rnn_backward_steps(wbp, zb, hs, dy, dh, dg, S, act, counter, ub0, ub1, b0, b
     T, B, C = dg.shape
     H = dy.shape[2]
     Hp = dh.shape[1]
+    Hq = S.shape[1]
     pw, pzb, phs, pdy, pdh, pdg, pS = ptr(wbp), ptr(zb), ptr(hs), ptr(dy), ptr(dh), ptr(dg), \
         ptr(S)
     pcount = ptr(counter)
     L = lanes_of(pdh)
-    q0, q1 = ub0 // 2, ub1 // 2
+    q0, q1 = ub0 // 2, (ub1 + 1) // 2  # output panels: 2L units each (ub0 is even)
     u0, u1 = ub0 * L, min(ub1 * L, H)
     # t = −1 only finishes dh0 = dg_0 · W_hh: the product has one call site
     # (each inlined copy of it added ~3 s to a kernel's compile)
     for t in range(T - 1, -2, -1):
         if t < T - 1:
-            product(pdg, ((t + 1) * B + b0) * C, C, pS, b0 * Hp, Hp, b1 - b0, pw, q0, q1, C,
+            product(pdg, ((t + 1) * B + b0) * C, C, pS, b0 * Hq, Hq, b1 - b0, pw, q0, q1, C,
                     pzb, B < 4, t % 2 == 1)
         if t < 0:
             for b in range(b0, b1):
                 for ub in range(ub0, ub1):
-                    vstore(pdh, b * Hp + ub * L, vload(pS, b * Hp + ub * L))
+                    vstore(pdh, b * Hp + ub * L, vload(pS, b * Hq + ub * L))
             break
         for b in range(b0, b1):
             yo = (t * B + b) * H
             so = b * Hp
-            src = pS if t < T - 1 else pdh
-            for j in range(u0, u1):
-                store(pdh, so + j, load(src, so + j) + load(pdy, yo + j))
+            if t < T - 1:
+                for j in range(u0, u1):
+                    store(pdh, so + j, load(pS, b * Hq + j) + load(pdy, yo + j))
+            else:
+                for j in range(u0, u1):
+                    store(pdh, so + j, load(pdh, so + j) + load(pdy, yo + j))
             for ub in range(ub0, ub1):
                 u = b * Hp + ub * L
                 h = vload(phs, (t + 1) * B * Hp + u)

@@ -69,7 +69,7 @@ def _add_transposed(tmp, n, W, cols, c0, out):
 
 @kernel
 def weight_grads_part(dg, dgh, x, h0, y, xt, yt, wxt, wxc, cols, dw_ih, dw_hh, db_ih, db_hh,
-                      dxp, zb, G, shared, counter, ub0, ub1, b0, b1, parts):
+                      dxp, zb, n_blocks, shared, counter, ub0, ub1, b0, b1, parts):
     """One worker's part (``b0:b1`` is the whole batch): its share of the
     transposes ``xt`` (I, TB) and ``yt`` (H, TB) that every worker reads
     (the T·B rows in proportion to the unit blocks ``ub0:ub1``), then,
@@ -83,7 +83,7 @@ def weight_grads_part(dg, dgh, x, h0, y, xt, yt, wxt, wxc, cols, dw_ih, dw_hh, d
     taken.
 
     ``wxt`` is w_ih packed for dx = dg · w_ih (K = C, output columns the Ip
-    padded inputs); ``zb`` zeros, at least max(C, Ip) long; G the gate count;
+    padded inputs); ``zb`` zeros, at least max(C, Ip) long; ``n_blocks`` the unit blocks;
     ``shared``: ``dgh`` is ``dg`` (the bias gradients are then equal too).
     If ``wxc`` (I, C) is not empty, dx comes from it instead: row i holds
     w_ih's column i in packed column order, and dx[r, i] is the dot product
@@ -97,7 +97,6 @@ def weight_grads_part(dg, dgh, x, h0, y, xt, yt, wxt, wxc, cols, dw_ih, dw_hh, d
     pdg, pdgh, pzb = ptr(dg), ptr(dgh), ptr(zb)
     L = lanes_of(pdg)
     W = 2 * L
-    n_blocks = C // (G * L)
     # rows of T·B are shared out in proportion to the unit blocks
     r0 = TB * ub0 // n_blocks
     r1 = TB * ub1 // n_blocks

@@ -104,10 +104,9 @@ def test_layout_maps_packed_columns_to_gate_rows():
     np.testing.assert_array_equal(lay.cols[48:56], [16, 17, 18, 19, -1, -1, -1, -1])
     np.testing.assert_array_equal(lay.cols[72:], -1)
     assert sorted(lay.cols[lay.cols >= 0].tolist()) == list(range(60))
-    # in pairs (the reset-before GRU): 4 blocks, no padding columns
-    pairs = engine.layout(3, 20, np.float64, pairs=True)
-    assert (pairs.n_blocks, pairs.Hp, pairs.C) == (4, 32, 96)
-    # built once per (G, H, dtype, pairs) and shared by every pass, so nobody may write it
+    # two gates (the reset-before GRU's r/z rows) fill a panel a block: no padding columns
+    assert engine.layout(2, 20, np.float64).C == 48
+    # built once per (G, H, dtype) and shared by every pass, so nobody may write it
     assert engine.layout(3, 20, "float64") is lay
     assert not lay.cols.flags.writeable and not lay.units.flags.writeable
 
@@ -142,8 +141,7 @@ def threaded(monkeypatch, request):
 
 
 # H = 100: float32 blocks of 16 → 7 blocks (3 pairs and a block the last
-# worker also owns; the reset-before GRU rounds up to 8), float64 blocks of
-# 8 → 13 (14)
+# worker also owns), float64 blocks of 8 → 13
 SHAPE = (6, 5, 4, 100)
 
 

@@ -105,7 +105,7 @@ def zeros(shape, dtype):
     return out
 
 
-def layout(G, H, dtype, pairs=False):
+def layout(G, H, dtype):
     """Unit blocks, padded sizes and the packed-column map for G gates × H units.
 
     ``Hp`` is the padded state width (``n_blocks`` · L), ``Hq`` that width
@@ -113,12 +113,9 @@ def layout(G, H, dtype, pairs=False):
     units), ``C`` the packed gate columns (G·Hp rounded up to whole panels).
     ``cols[c]`` is the gate row (of G·H) packed column c holds, −1 for
     padding; ``units[u]`` (u < Hq) is u for u < H and −1 for padding units.
-    Both are read-only: a layout is built once per (G, H, dtype, pairs) and
-    shared by every later pass (building one takes ~30 µs of numpy calls,
-    ~5% of a B = 1, T = 1000 LSTM forward pass; looking it up ~1 µs).
-
-    ``pairs``: round the blocks up to an even count. The reset-before GRU
-    asks for it: its r/z rows are packed one panel (2 gates × L) a block.
+    Both are read-only: a layout is built once per (G, H, dtype) and shared
+    by every later pass (building one takes ~30 µs of numpy calls, ~5% of a
+    B = 1, T = 1000 LSTM forward pass; looking it up ~1 µs).
 
     Examples
     --------
@@ -133,18 +130,14 @@ def layout(G, H, dtype, pairs=False):
     >>> gru = layout(3, 16, np.float32)          # 48 gate columns + 16 of padding
     >>> gru.Hp, gru.C, int(gru.cols[47]), int(gru.cols[48])
     (16, 64, 47, -1)
-    >>> layout(3, 16, np.float32, pairs=True).Hp
-    32
     """
-    return _layout(int(G), int(H), np.dtype(dtype), bool(pairs))
+    return _layout(int(G), int(H), np.dtype(dtype))
 
 
 @functools.lru_cache(maxsize=256)
-def _layout(G, H, dtype, pairs):
+def _layout(G, H, dtype):
     L = _packed.lanes(dtype)
     n_blocks = -(-H // L)
-    if pairs:
-        n_blocks += n_blocks % 2
     Hp = n_blocks * L
     Hq = Hp + Hp % (2 * L)
     C = G * Hp + (G * Hp) % (2 * L)

@@ -116,8 +116,7 @@ def _engine_forward(x, w_ih, w_hh, b_ih, b_hh, h0, training, reset_after):
     T, B, I = x.shape
     H = w_hh.shape[1]
     dtype = x.dtype
-    # the reset-before form packs r/z one panel a block: blocks in pairs
-    lay = engine.layout(3, H, dtype, pairs=not reset_after)
+    lay = engine.layout(3, H, dtype)
     Hp = lay.Hp
     y = np.empty((T, B, H), dtype)
     slots = T + 1 if training else 2
@@ -147,7 +146,7 @@ def _engine_forward(x, w_ih, w_hh, b_ih, b_hh, h0, training, reset_after):
                         engine.pack_rows(w_hh[:2 * H], lay_rz.cols, H),
                         engine.pack_rows(w_hh[2 * H:], lay_n.cols, H),
                         engine.zeros(2 * Hp, dtype), hs, gx, engine.empty((B, 2 * Hp), dtype),
-                        engine.empty((B, Hp), dtype), gates, aux, y, Tc, training), B, lay)
+                        engine.empty((B, lay.Hq), dtype), gates, aux, y, Tc, training), B, lay)
     h_n = hs[T % slots, :, :H].copy()
     cache = None
     if training:
@@ -180,10 +179,8 @@ def _engine_backward(cache, dy, dh_n):
 
 def _reset_before_layouts(H, dtype):
     # the input side in the three-gate layout; the recurrent weights in two
-    # parts, W_hr/W_hz (one panel per unit block) and W_hn (by unit); all
-    # with blocks in pairs, so that they share Hp
-    return (engine.layout(3, H, dtype, pairs=True), engine.layout(2, H, dtype, pairs=True),
-            engine.layout(1, H, dtype, pairs=True))
+    # parts, W_hr/W_hz (one panel per unit block) and W_hn (by unit)
+    return engine.layout(3, H, dtype), engine.layout(2, H, dtype), engine.layout(1, H, dtype)
 
 
 def _engine_backward_reset_before(cache, dy, dh_n):
@@ -195,13 +192,14 @@ def _engine_backward_reset_before(cache, dy, dh_n):
     dhp = engine.padded(dh, lay)
     if T and B:
         w_hh, w_ih = cache.w_hh, cache.w_ih
-        dN = engine.empty((T, B, Hp), dtype)
-        dRZ = engine.empty((T, B, 2 * Hp), dtype)
+        dN = engine.gate_grads(T, B, lay_n, dtype)      # (T, B, Hq)
+        dRZ = engine.gate_grads(T, B, lay_rz, dtype)    # (T, B, 2Hp)
         engine.run(_fbk.gru_reset_before_backward_steps,
                    (engine.pack_backward(w_hh[:2 * H], lay_rz),
                     engine.pack_backward(w_hh[2 * H:], lay_n),
                     engine.zeros(2 * Hp, dtype), cache.gates_p, cache.aux_p, cache.hs_p, dy, dhp,
-                    engine.empty((B, Hp), dtype), dN, dRZ, engine.empty((B, Hp), dtype)), B, lay)
+                    engine.empty((B, Hp), dtype), dN, dRZ, engine.empty((B, lay.Hq), dtype)),
+                   B, lay)
         # the weight gradients of r, z (their rows multiply h_{t−1}) and of n
         # (its recurrent rows multiply r ⊙ h_{t−1}), each in its own layout
         engine.weight_grads(dRZ, dRZ, cache.x, cache.h0, cache.y, w_ih[:2 * H], lay_rz,

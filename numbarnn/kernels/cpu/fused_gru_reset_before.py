@@ -22,8 +22,9 @@ Backward, per step (t from T−1 down), for the worker's units:
     dr = drh ⊙ h ⊙ σ'(r),  dh' += drh ⊙ r              → dRZ_t (r)
     [meet]  dh_{t−1} = dh' + dRZ_t [W_hr; W_hz]        (product over all units)
 
-``dN`` (T, B, Hp) and ``dRZ`` (T, B, 2Hp) keep every step's gradients in the
-two recurrent layouts, for the weight gradients afterwards.
+``dN`` (T, B, Hq) and ``dRZ`` (T, B, 2Hp) keep every step's gradients in the
+two recurrent layouts, for the weight gradients afterwards (Hq: Hp rounded
+up to whole panels; dN's padding columns are zeros).
 """
 from ..._jit import kernel
 from .cell import gru_update, gru_update_backward, sigmoid, sigmoid_grad, tanh
@@ -39,14 +40,16 @@ def gru_reset_before_forward_steps(x, wxp, bx, wrz, wn, zb, hs, gx, Srz, Sn, gat
     """Steps 0 … T−1 for the unit blocks ``ub0:ub1`` and batch rows ``b0:b1``.
 
     ``hs`` (slots, B, Hp) and ``gx`` (Tc, B, C) as in
-    ``fused_lstm.lstm_forward_steps``; ``Srz`` (B, 2Hp) and ``Sn`` (B, Hp)
-    hold a step's two recurrent products; ``aux`` (slots, B, Hp) receives
+    ``fused_lstm.lstm_forward_steps``; ``Srz`` (B, 2Hp) and ``Sn`` (B, Hq)
+    hold a step's two recurrent products (Hq: Hp rounded up to whole
+    panels, the units W_hn's panels cover); ``aux`` (slots, B, Hp) receives
     r ⊙ h_{t−1} (every step in training, slot t; else one slot), ``gates``
     (T, B, C) the activations r, z, n in training. ``zb`` zeros (≥ 2Hp).
     """
     T, B, I = x.shape
     H = y.shape[2]
     slots, Hp = hs.shape[0], hs.shape[2]
+    Hq = Sn.shape[1]
     aslots = aux.shape[0]
     C = bx.shape[0]
     px, pwx, pbx, pwrz, pwn, pzb = ptr(x), ptr(wxp), ptr(bx), ptr(wrz), ptr(wn), ptr(zb)
@@ -54,7 +57,7 @@ def gru_reset_before_forward_steps(x, wxp, bx, wrz, wn, zb, hs, gx, Srz, Sn, gat
                                        ptr(aux), ptr(y))
     pcount = ptr(counter)
     L = lanes_of(pbx)
-    p0, p1 = ub0 * G // 2, ub1 * G // 2
+    p0, p1 = ub0 * G // 2, (ub1 * G + 1) // 2  # ub0 is even; the last part takes the padding
     u0, u1 = ub0 * L, min(ub1 * L, H)
     for t0 in range(0, T, Tc):
         n = min(Tc, T - t0)
@@ -84,15 +87,15 @@ def gru_reset_before_forward_steps(x, wxp, bx, wrz, wn, zb, hs, gx, Srz, Sn, gat
             if parts > 1:
                 barrier_wait(pcount, parts, 2 * t + 1)
             # the candidate's product needs r ⊙ h_{t−1} of every unit
-            product(pa, ra + b0 * Hp, Hp, pSn, b0 * Hp, Hp, b1 - b0, pwn, ub0 // 2, ub1 // 2, H,
-                    pzb, False, back)
+            product(pa, ra + b0 * Hp, Hp, pSn, b0 * Hq, Hq, b1 - b0, pwn, ub0 // 2,
+                    (ub1 + 1) // 2, H, pzb, False, back)
             for b in range(b0, b1):
                 go = (s * B + b) * C
                 for ub in range(ub0, ub1):
                     c0 = go + ub * G * L
                     u = b * Hp + ub * L
                     z = vload(pgx, c0 + L)
-                    nn = tanh(vload(pgx, c0 + 2 * L) + vload(pSn, u))
+                    nn = tanh(vload(pgx, c0 + 2 * L) + vload(pSn, b * Hq + ub * L))
                     vstore(phs, cur + u, gru_update(z, nn, vload(phs, prev + u)))
                     if training:
                         k = (t * B + b) * C + ub * G * L
@@ -113,21 +116,22 @@ def gru_reset_before_backward_steps(wrzT, wnT, zb, gates, aux, hs, dy, dh, carry
     """Backpropagation through all steps for the unit blocks ``ub0:ub1`` and
     batch rows ``b0:b1``.
 
-    ``wnT`` is W_hn packed for drh = dn · W_hn (K = the Hp units, output
-    columns the units) and ``wrzT`` W_hr, W_hz for (dr, dz) · [W_hr; W_hz]
-    (K = the 2Hp columns of the r/z layout). ``dh`` (B, Hp) holds dh_n on
-    entry and dh0 on return; ``carry`` and ``S`` (B, Hp) are scratch;
-    ``gates`` (T, B, C), ``aux`` (T, B, Hp) and ``hs`` (T + 1 slots) are the
-    forward pass's.
+    ``wnT`` is W_hn packed for drh = dn · W_hn (K = the Hq units of dN,
+    whose padding columns are zeros, output columns the units) and ``wrzT``
+    W_hr, W_hz for (dr, dz) · [W_hr; W_hz] (K = the 2Hp columns of the r/z
+    layout). ``dh`` (B, Hp) holds dh_n on entry and dh0 on return; ``carry``
+    (B, Hp) and ``S`` (B, Hq) are scratch; ``gates`` (T, B, C), ``aux``
+    (T, B, Hp) and ``hs`` (T + 1 slots) are the forward pass's.
     """
     T, B, C = gates.shape
     H = dy.shape[2]
     Hp = dh.shape[1]
+    Hq = S.shape[1]
     prz, pn, pzb, pg, pa, phs = ptr(wrzT), ptr(wnT), ptr(zb), ptr(gates), ptr(aux), ptr(hs)
     pdy, pdh, pcar, pdN, pdRZ, pS = ptr(dy), ptr(dh), ptr(carry), ptr(dN), ptr(dRZ), ptr(S)
     pcount = ptr(counter)
     L = lanes_of(pdh)
-    q0, q1 = ub0 // 2, ub1 // 2  # output panels: 2L units each
+    q0, q1 = ub0 // 2, (ub1 + 1) // 2  # output panels: 2L units each (ub0 is even)
     u0, u1 = ub0 * L, min(ub1 * L, H)
     split = B < 4
     for t in range(T - 1, -1, -1):
@@ -144,29 +148,29 @@ def gru_reset_before_backward_steps(wrzT, wnT, zb, gates, aux, hs, dy, dh, carry
                 dan, daz, dhp = gru_update_backward(
                     vload(pg, k + L), vload(pg, k + 2 * L), vload(phs, t * B * Hp + u),
                     vload(pdh, u))
-                vstore(pdN, t * B * Hp + u, dan)
+                vstore(pdN, (t * B + b) * Hq + ub * L, dan)
                 vstore(pdRZ, (t * B + b) * 2 * Hp + ub * 2 * L + L, daz)
                 vstore(pcar, u, dhp)
         if parts > 1:
             barrier_wait(pcount, parts, gen + 1)
         # drh = dn · W_hn for the worker's units
-        product(pdN, (t * B + b0) * Hp, Hp, pS, b0 * Hp, Hp, b1 - b0, pn, q0, q1, Hp, pzb,
+        product(pdN, (t * B + b0) * Hq, Hq, pS, b0 * Hq, Hq, b1 - b0, pn, q0, q1, Hq, pzb,
                 split, back)
         for b in range(b0, b1):
             for ub in range(ub0, ub1):
                 k = (t * B + b) * C + ub * G * L
                 u = b * Hp + ub * L
                 r = vload(pg, k)
-                drh = vload(pS, u)
+                drh = vload(pS, b * Hq + ub * L)
                 vstore(pdRZ, (t * B + b) * 2 * Hp + ub * 2 * L,
                        drh * vload(phs, t * B * Hp + u) * sigmoid_grad(r))
                 vstore(pcar, u, vload(pcar, u) + drh * r)
         if parts > 1:
             barrier_wait(pcount, parts, gen + 2)
         # dh_{t−1} = the direct part + (dr, dz) · [W_hr; W_hz]
-        product(pdRZ, (t * B + b0) * 2 * Hp, 2 * Hp, pS, b0 * Hp, Hp, b1 - b0, prz, q0, q1,
+        product(pdRZ, (t * B + b0) * 2 * Hp, 2 * Hp, pS, b0 * Hq, Hq, b1 - b0, prz, q0, q1,
                 2 * Hp, pzb, split, back)
         for b in range(b0, b1):
             for ub in range(ub0, ub1):
                 u = b * Hp + ub * L
-                vstore(pdh, u, vload(pcar, u) + vload(pS, u))
+                vstore(pdh, u, vload(pcar, u) + vload(pS, b * Hq + ub * L))

@@ -82,12 +82,10 @@ def rnn_backward_steps(wbp, zb, hs, dy, dh, dg, S, act, counter, ub0, ub1, b0, b
         for b in range(b0, b1):
             yo = (t * B + b) * H
             so = b * Hp
-            if t < T - 1:
-                for j in range(u0, u1):
-                    store(pdh, so + j, load(pS, b * Hq + j) + load(pdy, yo + j))
-            else:
-                for j in range(u0, u1):
-                    store(pdh, so + j, load(pdh, so + j) + load(pdy, yo + j))
+            # dh_t = dy_t + the product (in S), or + dh_n at the last step
+            src, sso = (pS, b * Hq) if t < T - 1 else (pdh, so)
+            for j in range(u0, u1):
+                store(pdh, so + j, load(src, sso + j) + load(pdy, yo + j))
             for ub in range(ub0, ub1):
                 u = b * Hp + ub * L
                 h = vload(phs, (t + 1) * B * Hp + u)

@@ -18,7 +18,7 @@ step): ``fused_gru_reset_before.py``.
 """
 from ..._jit import kernel
 from .cell import gru_update, gru_update_backward, sigmoid, sigmoid_grad, tanh
-from .packed import product, project_chunk
+from .packed import block_panels, product, project_chunk
 from .simd import barrier_wait, lanes_of, load, ptr, store, vload, vstore
 
 G = 3
@@ -41,7 +41,7 @@ def gru_forward_steps(x, wxp, bx, whp, bh, hs, gx, S, gates, aux, y, Tc, trainin
     phs, pgx, pS, pg, pa, py = ptr(hs), ptr(gx), ptr(S), ptr(gates), ptr(aux), ptr(y)
     pcount = ptr(counter)
     L = lanes_of(pbx)
-    p0, p1 = ub0 * G // 2, (ub1 * G + 1) // 2  # ub0 is even; the last part takes the padding
+    p0, p1 = block_panels(ub0, ub1, G)
     u0, u1 = ub0 * L, min(ub1 * L, H)
     for t0 in range(0, T, Tc):
         n = min(Tc, T - t0)
@@ -96,7 +96,7 @@ def gru_backward_steps(wbp, zb, gates, aux, hs, dy, dh, carry, dg, dgh, S, count
     pdy, pdh, pcar, pdg, pdgh, pS = ptr(dy), ptr(dh), ptr(carry), ptr(dg), ptr(dgh), ptr(S)
     pcount = ptr(counter)
     L = lanes_of(pdh)
-    q0, q1 = ub0 // 2, (ub1 + 1) // 2  # output panels: 2L units each (ub0 is even)
+    q0, q1 = block_panels(ub0, ub1, 1)  # output panels: 2L units each
     u0, u1 = ub0 * L, min(ub1 * L, H)
     # t = −1 only finishes dh0 = dgh_0 · W_hh + carry: the product has one
     # call site (each inlined copy of it added ~3 s to a kernel's compile)

@@ -28,7 +28,7 @@ up to whole panels; dN's padding columns are zeros).
 """
 from ..._jit import kernel
 from .cell import gru_update, gru_update_backward, sigmoid, sigmoid_grad, tanh
-from .packed import product, project_chunk
+from .packed import block_panels, product, project_chunk
 from .simd import barrier_wait, lanes_of, load, ptr, store, vload, vstore
 
 G = 3
@@ -57,7 +57,8 @@ def gru_reset_before_forward_steps(x, wxp, bx, wrz, wn, zb, hs, gx, Srz, Sn, gat
                                        ptr(aux), ptr(y))
     pcount = ptr(counter)
     L = lanes_of(pbx)
-    p0, p1 = ub0 * G // 2, (ub1 * G + 1) // 2  # ub0 is even; the last part takes the padding
+    p0, p1 = block_panels(ub0, ub1, G)
+    q0, q1 = block_panels(ub0, ub1, 1)  # W_hn's panels: 2L units each
     u0, u1 = ub0 * L, min(ub1 * L, H)
     for t0 in range(0, T, Tc):
         n = min(Tc, T - t0)
@@ -87,8 +88,8 @@ def gru_reset_before_forward_steps(x, wxp, bx, wrz, wn, zb, hs, gx, Srz, Sn, gat
             if parts > 1:
                 barrier_wait(pcount, parts, 2 * t + 1)
             # the candidate's product needs r ⊙ h_{t−1} of every unit
-            product(pa, ra + b0 * Hp, Hp, pSn, b0 * Hq, Hq, b1 - b0, pwn, ub0 // 2,
-                    (ub1 + 1) // 2, H, pzb, False, back)
+            product(pa, ra + b0 * Hp, Hp, pSn, b0 * Hq, Hq, b1 - b0, pwn, q0, q1, H, pzb,
+                    False, back)
             for b in range(b0, b1):
                 go = (s * B + b) * C
                 for ub in range(ub0, ub1):
@@ -131,7 +132,7 @@ def gru_reset_before_backward_steps(wrzT, wnT, zb, gates, aux, hs, dy, dh, carry
     pdy, pdh, pcar, pdN, pdRZ, pS = ptr(dy), ptr(dh), ptr(carry), ptr(dN), ptr(dRZ), ptr(S)
     pcount = ptr(counter)
     L = lanes_of(pdh)
-    q0, q1 = ub0 // 2, (ub1 + 1) // 2  # output panels: 2L units each (ub0 is even)
+    q0, q1 = block_panels(ub0, ub1, 1)  # output panels: 2L units each
     u0, u1 = ub0 * L, min(ub1 * L, H)
     split = B < 4
     for t in range(T - 1, -1, -1):

@@ -33,7 +33,7 @@ vectors and writes this step's gate gradients for the worker's columns.
 """
 from ..._jit import kernel
 from .cell import lstm_cell, lstm_cell_backward
-from .packed import product, project_chunk
+from .packed import block_panels, product, project_chunk
 from .simd import barrier_wait, lanes_of, load, ptr, store, vload, vstore
 
 G = 4
@@ -60,7 +60,7 @@ def lstm_forward_steps(x, wxp, bx, whp, bh, hs, cs, gx, S, gates, y, Tc, trainin
     phs, pcs, pgx, pS, pg, py = ptr(hs), ptr(cs), ptr(gx), ptr(S), ptr(gates), ptr(y)
     pcount = ptr(counter)
     L = lanes_of(pbx)
-    p0, p1 = ub0 * G // 2, ub1 * G // 2
+    p0, p1 = block_panels(ub0, ub1, G)
     u0, u1 = ub0 * L, min(ub1 * L, H)
     for t0 in range(0, T, Tc):
         n = min(Tc, T - t0)
@@ -124,7 +124,7 @@ def lstm_backward_steps(wbp, zb, gates, cs, dy, dh, dc, dg, S, counter, ub0, ub1
     pzb = ptr(zb)
     pcount = ptr(counter)
     L = lanes_of(pdh)
-    q0, q1 = ub0 // 2, (ub1 + 1) // 2  # output panels: 2L units each (ub0 is even)
+    q0, q1 = block_panels(ub0, ub1, 1)  # output panels: 2L units each
     u0, u1 = ub0 * L, min(ub1 * L, H)
     # t = −1 only finishes dh0 = dg_0 · W_hh: the product has one call site
     # (each inlined copy of it added ~3 s to a kernel's compile)

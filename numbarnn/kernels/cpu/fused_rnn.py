@@ -6,8 +6,10 @@ gate: ``h_t = φ(gx + S)``, φ by activation code (``kernels/cellmath.py``:
 """
 from ..._jit import kernel
 from .cell import activation, activation_grad
-from .packed import product, project_chunk
+from .packed import block_panels, product, project_chunk
 from .simd import barrier_wait, lanes_of, load, ptr, store, vload, vstore
+
+G = 1
 
 
 @kernel
@@ -24,7 +26,7 @@ def rnn_forward_steps(x, wxp, bx, whp, bh, hs, gx, S, y, act, Tc, counter, ub0, 
     phs, pgx, pS, py = ptr(hs), ptr(gx), ptr(S), ptr(y)
     pcount = ptr(counter)
     L = lanes_of(pbx)
-    p0, p1 = ub0 // 2, (ub1 + 1) // 2  # ub0 is even; the last part takes the padding
+    p0, p1 = block_panels(ub0, ub1, G)
     u0, u1 = ub0 * L, min(ub1 * L, H)
     for t0 in range(0, T, Tc):
         n = min(Tc, T - t0)
@@ -66,7 +68,7 @@ def rnn_backward_steps(wbp, zb, hs, dy, dh, dg, S, act, counter, ub0, ub1, b0, b
         ptr(S)
     pcount = ptr(counter)
     L = lanes_of(pdh)
-    q0, q1 = ub0 // 2, (ub1 + 1) // 2  # output panels: 2L units each (ub0 is even)
+    q0, q1 = block_panels(ub0, ub1, G)  # output panels: 2L units each
     u0, u1 = ub0 * L, min(ub1 * L, H)
     # t = −1 only finishes dh0 = dg_0 · W_hh: the product has one call site
     # (each inlined copy of it added ~3 s to a kernel's compile)

@@ -366,6 +366,19 @@ def product(a, a0, lda, out, o0, ldo, rows, wp, p0, p1, K, bias, split, descendi
             _tile1(a, a0 + r * lda, wp, p * K * W, W, K, L, bias, p * W, out, o0 + r * ldo)
 
 
+@inline
+def block_panels(ub0, ub1, G):
+    """Panels ``p0:p1`` holding the packed columns of the unit blocks
+    ``ub0:ub1`` of a G-gate layout (G·L columns a block, 2L a panel).
+
+    Workers own whole pairs of blocks, so ``ub0`` is even and p0 exact; an
+    odd ``ub1`` is the layout's last block, and p1 rounds up over the
+    padding columns that complete its panel. With G = 1 these are the panels
+    of units, the outputs of the backward products.
+    """
+    return ub0 * G // 2, (ub1 * G + 1) // 2
+
+
 #: :func:`product` as a called function, for call sites that run it once per
 #: pass or chunk, where a call costs nothing: each inlined copy of the
 #: product added ~3-4 s to its kernel's cold compile.

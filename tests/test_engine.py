@@ -182,16 +182,20 @@ def test_batch_split_pass_matches_reference(variant, dtype, threaded):
     check_against_reference(variant, BATCH_SHAPE, dtype, tag=("engine-batch", threaded))
 
 
-@pytest.mark.parametrize("shape", [SHAPE, BATCH_SHAPE], ids=["units", "batch"])
+@pytest.mark.parametrize("shape,piece_work", [(SHAPE, None), (BATCH_SHAPE, None),
+                                               (BATCH_SHAPE, 1)],
+                         ids=["units", "batch", "batch-in-1-step-pieces"])
 @pytest.mark.parametrize("variant", VARIANT_PARAMS)
 @pytest.mark.parametrize("dtype", DTYPE_PARAMS)
-def test_part_count_does_not_change_a_bit(variant, dtype, shape, monkeypatch):
+def test_part_count_does_not_change_a_bit(variant, dtype, shape, piece_work, monkeypatch):
     T, B, I, H = shape
     rng = rng_for("engine-parts", variant.id)
     inp = variant.make_inputs(rng, T, B, I, H, dtype)
     cot = variant.make_cotangents(rng, T, B, H, dtype)
     serial = variant.forward_backward(inp, cot)
     monkeypatch.setattr(engine, "THREADED_STEP_WORK", 0)
+    if piece_work is not None:  # every step a piece of its own, taken by any worker
+        monkeypatch.setattr(engine, "PIECE_WORK", piece_work)
     old = numbarnn.set_num_threads(3)
     try:
         split = variant.forward_backward(inp, cot)
@@ -203,6 +207,60 @@ def test_part_count_does_not_change_a_bit(variant, dtype, shape, monkeypatch):
             if a[name] is not None:
                 np.testing.assert_array_equal(b[name], a[name], err_msg=name)
     np.testing.assert_array_equal(infer["y"], serial[0]["y"])
+
+
+@pytest.mark.parametrize("backward", [False, True], ids=["forward", "backward"])
+def test_batch_split_runs_each_group_in_order(backward, monkeypatch):
+    # engine.run's pieces: every group's steps exactly once, in the loop's
+    # direction, whichever worker takes them, and never two pieces of one
+    # group at the same time
+    monkeypatch.setattr(engine, "THREADED_STEP_WORK", 0)
+    monkeypatch.setattr(engine, "PIECE_WORK", 1)
+    lay = engine.layout(4, 20, np.float32)
+    T, B = 7, 9
+    log, running = [], set()
+    lock = threading.Lock()
+
+    def kernel(counter, ub0, ub1, b0, b1, ta, tb, parties):
+        with lock:
+            assert b0 not in running
+            running.add(b0)
+        log.append((b0, b1, ta, tb, parties))
+        with lock:
+            running.discard(b0)
+
+    old = numbarnn.set_num_threads(3)
+    try:
+        assert engine.run(kernel, (), B, lay, T, backward=backward) == 2  # B = 9: 2 parts
+    finally:
+        numbarnn.set_num_threads(old)
+    bounds = engine.row_groups(B)
+    for g0, g1 in zip(bounds, bounds[1:]):
+        spans = [(ta, tb) for b0, b1, ta, tb, parties in log if (b0, b1) == (g0, g1)]
+        steps = [t for ta, tb in spans for t in (range(tb - 1, ta - 1, -1) if backward
+                                                  else range(ta, tb))]
+        assert steps == (list(range(T - 1, -1, -1)) if backward else list(range(T)))
+    assert all(parties == 1 for *_, parties in log)
+
+
+def test_a_failing_piece_stops_the_pass(monkeypatch):
+    monkeypatch.setattr(engine, "THREADED_STEP_WORK", 0)
+    monkeypatch.setattr(engine, "PIECE_WORK", 1)
+    lay = engine.layout(4, 20, np.float32)
+    calls = []
+
+    def kernel(counter, ub0, ub1, b0, b1, ta, tb, parties):
+        calls.append(ta)
+        if ta == 2:
+            raise ZeroDivisionError("piece")
+
+    old = numbarnn.set_num_threads(2)
+    try:
+        with pytest.raises(ZeroDivisionError):
+            engine.run(kernel, (), 16, lay, 50)
+    finally:
+        numbarnn.set_num_threads(old)
+    assert len(calls) < 10  # of 100 pieces: the others were not handed out
 
 
 def test_concurrent_callers_get_their_own_results(monkeypatch):

@@ -17,8 +17,9 @@ def run(name, *args):
 
 
 def test_thread_scaling_runs():
-    out = run("thread_scaling.py", "--repeat", "20", "--rounds", "1")
+    out = run("thread_scaling.py", "--repeat", "20", "--rounds", "1", "--passes", "S2s")
     assert "scaling (fastest rounds):" in out
+    assert "lstm-float64-fwdbwd-S2s: 1 thread" in out, out
 
 
 def test_gru_forms_runs():

@@ -31,8 +31,8 @@ Results do not depend on the number of parts: every output element is the
 same sequence of operations whichever worker computes it.
 """
 import functools
-import itertools
 import math
+import threading
 from collections import namedtuple
 
 import numpy as np
@@ -46,10 +46,11 @@ from .schedule import get_num_threads
 #: Rows a batch share should have at least (a register tile's worth).
 TILE_ROWS_MIN = 4
 
-#: A pass split by batch rows hands the rows out in groups, each worker
-#: taking the next group when it is done with one, instead of half the batch
-#: each: the two virtual CPUs of the project machine often run at different
-#: speeds for tens of milliseconds (the same half of an S3 LSTM pass took
+#: A pass split by batch rows hands the rows out in groups (and the steps in
+#: pieces: see :data:`PIECE_WORK`), each worker taking the next piece when
+#: it is done with one, instead of half the batch each: the two virtual
+#: CPUs of the project machine often run at different speeds for tens of
+#: milliseconds (the same half of an S3 LSTM pass took
 #: 3.7 ms on one and 5.0 on the other), and a static split waits for the
 #: slower. A group is a quarter of the batch, in whole 8-row register tiles,
 #: at most this many rows (4 rows below a batch of 16): one thread running
@@ -269,30 +270,100 @@ def block_range(part, parts, lay):
     return 2 * (pairs * part // parts), end
 
 
-def run(fn, args, B, lay, by_units=None):
-    """Run the kernel ``fn(*args, counter, ub0, ub1, b0, b1, parties)`` on its
-    workers (``parties``: how many meet at the barrier, 1 for none); returns
-    the number of parts that ran. ``by_units`` forces the unit split.
+#: A time loop split by batch rows is handed out in pieces of steps as
+#: well as groups of rows: a piece is about this many multiply-adds of the
+#: recurrent product (~0.5 ms of float32 work on one core). With whole
+#: groups, the two virtual CPUs running at different speeds left the faster
+#: one idle at the end: in one S3 LSTM float32 training pass, 8-row groups
+#: took 1.3-1.4 ms forward on one CPU and 2.0 on the other, every time,
+#: and the pass waited for the slower one's second group. Whole groups
+#: against pieces, interleaved in one process, two threads, every cell and
+#: dtype at S3 and S4, forward and fwd+bwd: medians 0.85-1.02x, geometric
+#: mean 0.95x. The S3 LSTM float32 forward took 4.19 ms in whole groups,
+#: 3.60 in pieces of 2^25 (64 steps), 3.63 of 2^24 (32 steps); smaller
+#: pieces cost more hand-offs (~10 µs each).
+PIECE_WORK = 1 << 25
 
-    Split by units, each worker makes one call for its blocks; split by
-    rows, each makes one call per group of rows it takes (:func:`row_groups`),
-    with ``parties`` 1."""
+
+def piece_steps(T, rows, lay):
+    """Steps per piece of a batch-split time loop over groups of ``rows``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numbarnn.functional.engine import layout, piece_steps
+    >>> piece_steps(100, 8, layout(4, 128, np.float32))    # S3 LSTM: 64 and 36 steps
+    64
+    >>> piece_steps(10, 8, layout(4, 8, np.float32))       # a tiny layer: one piece
+    10
+    """
+    return max(1, min(T, -(-PIECE_WORK // max(1, rows * lay.C * lay.H))))
+
+
+def run(fn, args, B, lay, steps=None, backward=False, by_units=None):
+    """Run the kernel ``fn`` on its workers; returns the number of parts that ran.
+
+    A time loop (``steps`` = T) is called as ``fn(*args, counter, ub0, ub1,
+    b0, b1, ta, tb, parties)``, any other kernel as ``fn(*args, counter,
+    ub0, ub1, b0, b1, parties)`` (``parties``: how many meet at the
+    barrier, 1 for none). ``by_units`` forces the unit split; ``backward``:
+    the loop runs from step T − 1 down.
+
+    Split by units, each worker makes one call for its blocks and all
+    steps. Split by rows, the rows come in groups (:func:`row_groups`) and
+    the steps in pieces (:func:`piece_steps`); a worker takes the next
+    piece of the group that is furthest behind and not being worked on,
+    so that the faster worker does more of the work and every group
+    advances, and a group's pieces run in order, whoever runs them.
+    """
     parts, units = plan(B, lay, VECTOR_BYTES // lay.L)
     if by_units:
         parts, units = min(parts, max(1, lay.n_blocks // 2)), True
+    span = () if steps is None else (0, steps)
     if units or parts <= 1:
         return workers.run_parts(parts, lambda part, n, counter: (
-            fn, (*args, counter, *block_range(part, n, lay), 0, B, n) if units
-            else (*args, counter, 0, lay.n_blocks, 0, B, 1)))
-    # split by rows: groups of rows taken in turn (see GROUP_ROWS)
+            fn, (*args, counter, *block_range(part, n, lay), 0, B, *span, n) if units
+            else (*args, counter, 0, lay.n_blocks, 0, B, *span, 1)))
     bounds = row_groups(B)
-    take = itertools.count().__next__   # atomic under the GIL
+    groups = len(bounds) - 1
+    piece = piece_steps(steps, max(bounds[1] - bounds[0], 1), lay)
+    done = [0] * groups         # steps of each group finished (from its first step)
+    busy = [False] * groups
+    failed = [False]
+    ready = threading.Condition()
 
-    def rows(counter):
-        while (i := take()) < len(bounds) - 1:
-            fn(*args, counter, 0, lay.n_blocks, bounds[i], bounds[i + 1], 1)
+    def take(last):
+        # the next piece: (group, first, end) counted from the loop's start, or None
+        with ready:
+            while not failed[0]:
+                free = [g for g in range(groups) if not busy[g] and done[g] < steps]
+                if free:
+                    g = min(free, key=lambda g: (done[g], g != last))
+                    busy[g] = True
+                    return g, done[g], min(steps, done[g] + piece)
+                if all(d >= steps for d in done):
+                    return None
+                ready.wait()
+            return None
 
-    return workers.run_parts(parts, lambda part, n, counter: (rows, (counter,)))
+    def pieces(counter):
+        g = None
+        while (got := take(g)) is not None:
+            g, s0, s1 = got
+            ta, tb = (steps - s1, steps - s0) if backward else (s0, s1)
+            try:
+                fn(*args, counter, 0, lay.n_blocks, bounds[g], bounds[g + 1], ta, tb, 1)
+            except BaseException:
+                with ready:  # no more pieces for anyone: the call raises this
+                    failed[0] = True
+                    ready.notify_all()
+                raise
+            with ready:
+                done[g] = s1
+                busy[g] = False
+                ready.notify_all()
+
+    return workers.run_parts(parts, lambda part, n, counter: (pieces, (counter,)))
 
 
 def unpack_columns(a, lay):

@@ -136,7 +136,7 @@ def _engine_forward(x, w_ih, w_hh, b_ih, b_hh, h0, training, reset_after):
                        (x, engine.pack_rows(w_ih, lay.cols, I), engine.pack_bias(b_x, lay.cols),
                         engine.pack_rows(w_hh, lay.cols, H), engine.pack_bias(b_h, lay.cols), hs,
                         gx, engine.empty((B, lay.C), dtype), gates, aux, y, Tc, training),
-                       B, lay)
+                       B, lay, T)
         else:
             # both biases on the input side: b_hn is outside r ⊙ (·) in this form
             _, lay_rz, lay_n = _reset_before_layouts(H, dtype)
@@ -146,7 +146,8 @@ def _engine_forward(x, w_ih, w_hh, b_ih, b_hh, h0, training, reset_after):
                         engine.pack_rows(w_hh[:2 * H], lay_rz.cols, H),
                         engine.pack_rows(w_hh[2 * H:], lay_n.cols, H),
                         engine.zeros(2 * Hp, dtype), hs, gx, engine.empty((B, 2 * Hp), dtype),
-                        engine.empty((B, lay.Hq), dtype), gates, aux, y, Tc, training), B, lay)
+                        engine.empty((B, lay.Hq), dtype), gates, aux, y, Tc, training), B, lay,
+                       T)
     h_n = hs[T % slots, :, :H].copy()
     cache = None
     if training:
@@ -169,7 +170,7 @@ def _engine_backward(cache, dy, dh_n):
         engine.run(_fk.gru_backward_steps,
                    (engine.pack_backward(cache.w_hh, lay), engine.zeros(lay.Hq, dh.dtype),
                     cache.gates_p, cache.aux_p, cache.hs_p, dy, dhp, carry, dg, dgh,
-                    engine.empty((B, lay.Hq), dh.dtype)), B, lay)
+                    engine.empty((B, lay.Hq), dh.dtype)), B, lay, T, backward=True)
         engine.weight_grads(dg, dgh, cache.x, cache.h0, cache.y, cache.w_ih, lay, out)
     else:
         dhp = carry
@@ -199,7 +200,7 @@ def _engine_backward_reset_before(cache, dy, dh_n):
                     engine.pack_backward(w_hh[2 * H:], lay_n),
                     engine.zeros(2 * Hp, dtype), cache.gates_p, cache.aux_p, cache.hs_p, dy, dhp,
                     engine.empty((B, Hp), dtype), dN, dRZ, engine.empty((B, lay.Hq), dtype)),
-                   B, lay)
+                   B, lay, T, backward=True)
         # the weight gradients of r, z (their rows multiply h_{t−1}) and of n
         # (its recurrent rows multiply r ⊙ h_{t−1}), each in its own layout
         engine.weight_grads(dRZ, dRZ, cache.x, cache.h0, cache.y, w_ih[:2 * H], lay_rz,

@@ -225,7 +225,7 @@ def _engine_forward(x, w_ih, w_hh, b_ih, b_hh, h0, c0, training):
                     engine.pack_rows(w_hh, lay.cols, H), engine.zeros(lay.C, dtype), hs, cs,
                     engine.empty((Tc, B, lay.C), dtype), engine.empty((B, lay.C), dtype), gates,
                     y, Tc,
-                    training), B, lay)
+                    training), B, lay, T)
     h_n = hs[T % 2, :, :H].copy()
     c_n = cs[T % slots, :, :H].copy()
     cache = None
@@ -248,7 +248,7 @@ def _engine_backward(cache, dy, dh_n, dc_n):
         engine.run(_fk.lstm_backward_steps,
                    (engine.pack_backward(cache.w_hh, lay), engine.zeros(lay.Hq, dh.dtype),
                     cache.gates_p, cache.cs_p, dy, dhp, dcp, dg,
-                    engine.empty((B, lay.Hq), dh.dtype)), B, lay)
+                    engine.empty((B, lay.Hq), dh.dtype)), B, lay, T, backward=True)
         engine.weight_grads(dg, dg, cache.x, cache.h0, cache.y, cache.w_ih, lay, out)
     return LSTMGrads(out["dx"], dhp[:, :H].copy(), dcp[:, :H].copy(), out["dw_ih"],
                      out["dw_hh"], *bias_grads(cache, out))

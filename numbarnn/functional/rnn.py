@@ -117,7 +117,7 @@ def _engine_forward(x, w_ih, w_hh, b_ih, b_hh, h0, act, training):
                     engine.pack_rows(w_hh, lay.cols, H), engine.zeros(lay.C, dtype), hs,
                     engine.empty((Tc, B, lay.C), dtype), engine.empty((B, lay.C), dtype), y, act,
                     Tc),
-                   B, lay)
+                   B, lay, T)
     h_n = hs[T % slots, :, :H].copy()
     cache = None
     if training:
@@ -137,7 +137,7 @@ def _engine_backward(cache, dy, dh_n):
         engine.run(_fk.rnn_backward_steps,
                    (engine.pack_backward(cache.w_hh, lay), engine.zeros(lay.Hq, dh.dtype),
                     cache.hs_p, dy, dhp, dg, engine.empty((B, lay.Hq), dh.dtype), cache.act),
-                   B, lay)
+                   B, lay, T, backward=True)
         engine.weight_grads(dg, dg, cache.x, cache.h0, cache.y, cache.w_ih, lay, out)
     return RNNGrads(out["dx"], dhp[:, :H].copy(), out["dw_ih"], out["dw_hh"],
                     *bias_grads(cache, out))

@@ -26,8 +26,8 @@ G = 3
 
 @kernel
 def gru_forward_steps(x, wxp, bx, whp, bh, hs, gx, S, gates, aux, y, Tc, training, counter,
-                      ub0, ub1, b0, b1, parts):
-    """Steps 0 … T−1 for the unit blocks ``ub0:ub1`` and batch rows ``b0:b1``
+                      ub0, ub1, b0, b1, ta, tb, parts):
+    """Steps ``ta`` … ``tb``−1 for the unit blocks ``ub0:ub1`` and batch rows ``b0:b1``
     (reset-after).
 
     Buffers as in ``fused_lstm.lstm_forward_steps``; ``aux`` (T, B, Hp)
@@ -43,8 +43,8 @@ def gru_forward_steps(x, wxp, bx, whp, bh, hs, gx, S, gates, aux, y, Tc, trainin
     L = lanes_of(pbx)
     p0, p1 = block_panels(ub0, ub1, G)
     u0, u1 = ub0 * L, min(ub1 * L, H)
-    for t0 in range(0, T, Tc):
-        n = min(Tc, T - t0)
+    for t0 in range(ta, tb, Tc):
+        n = min(Tc, tb - t0)
         project_chunk(px, I, t0, n, B, b0, b1, pgx, C, pwx, p0, p1, pbx)
         for s in range(n):
             t = t0 + s
@@ -79,9 +79,9 @@ def gru_forward_steps(x, wxp, bx, whp, bh, hs, gx, S, gates, aux, y, Tc, trainin
 
 @kernel
 def gru_backward_steps(wbp, zb, gates, aux, hs, dy, dh, carry, dg, dgh, S, counter, ub0, ub1,
-                       b0, b1, parts):
-    """Backpropagation through all steps for the unit blocks ``ub0:ub1`` and
-    batch rows ``b0:b1``.
+                       b0, b1, ta, tb, parts):
+    """Backpropagation through steps ``tb``−1 down to ``ta`` (and on to dh0
+    when ``ta`` is 0) for the unit blocks ``ub0:ub1`` and batch rows ``b0:b1``.
 
     ``dh`` (B, Hp) is scratch and receives dh0; ``carry`` (B, Hp) holds
     dh_n on entry (the gradient reaching h_{T−1} from outside). ``dg`` and
@@ -100,7 +100,7 @@ def gru_backward_steps(wbp, zb, gates, aux, hs, dy, dh, carry, dg, dgh, S, count
     u0, u1 = ub0 * L, min(ub1 * L, H)
     # t = −1 only finishes dh0 = dgh_0 · W_hh + carry: the product has one
     # call site (each inlined copy of it added ~3 s to a kernel's compile)
-    for t in range(T - 1, -2, -1):
+    for t in range(tb - 1, ta - 2 if ta == 0 else ta - 1, -1):
         if t < T - 1:
             product(pdgh, ((t + 1) * B + b0) * C, C, pS, b0 * Hq, Hq, b1 - b0, pw, q0, q1, C,
                     pzb, B < 4, t % 2 == 1)

@@ -36,8 +36,9 @@ G = 3
 
 @kernel
 def gru_reset_before_forward_steps(x, wxp, bx, wrz, wn, zb, hs, gx, Srz, Sn, gates, aux, y,
-                                   Tc, training, counter, ub0, ub1, b0, b1, parts):
-    """Steps 0 … T−1 for the unit blocks ``ub0:ub1`` and batch rows ``b0:b1``.
+                                   Tc, training, counter, ub0, ub1, b0, b1, ta, tb,
+                                   parts):
+    """Steps ``ta`` … ``tb``−1 for the unit blocks ``ub0:ub1`` and batch rows ``b0:b1``.
 
     ``hs`` (slots, B, Hp) and ``gx`` (Tc, B, C) as in
     ``fused_lstm.lstm_forward_steps``; ``Srz`` (B, 2Hp) and ``Sn`` (B, Hq)
@@ -60,8 +61,8 @@ def gru_reset_before_forward_steps(x, wxp, bx, wrz, wn, zb, hs, gx, Srz, Sn, gat
     p0, p1 = block_panels(ub0, ub1, G)
     q0, q1 = block_panels(ub0, ub1, 1)  # W_hn's panels: 2L units each
     u0, u1 = ub0 * L, min(ub1 * L, H)
-    for t0 in range(0, T, Tc):
-        n = min(Tc, T - t0)
+    for t0 in range(ta, tb, Tc):
+        n = min(Tc, tb - t0)
         project_chunk(px, I, t0, n, B, b0, b1, pgx, C, pwx, p0, p1, pbx)
         for s in range(n):
             t = t0 + s
@@ -113,9 +114,9 @@ def gru_reset_before_forward_steps(x, wxp, bx, wrz, wn, zb, hs, gx, Srz, Sn, gat
 
 @kernel
 def gru_reset_before_backward_steps(wrzT, wnT, zb, gates, aux, hs, dy, dh, carry, dN, dRZ, S,
-                                    counter, ub0, ub1, b0, b1, parts):
-    """Backpropagation through all steps for the unit blocks ``ub0:ub1`` and
-    batch rows ``b0:b1``.
+                                    counter, ub0, ub1, b0, b1, ta, tb, parts):
+    """Backpropagation through steps ``tb``−1 down to ``ta`` (and on to dh0
+    when ``ta`` is 0) for the unit blocks ``ub0:ub1`` and batch rows ``b0:b1``.
 
     ``wnT`` is W_hn packed for drh = dn · W_hn (K = the Hq units of dN,
     whose padding columns are zeros, output columns the units) and ``wrzT``
@@ -135,7 +136,7 @@ def gru_reset_before_backward_steps(wrzT, wnT, zb, gates, aux, hs, dy, dh, carry
     q0, q1 = block_panels(ub0, ub1, 1)  # output panels: 2L units each
     u0, u1 = ub0 * L, min(ub1 * L, H)
     split = B < 4
-    for t in range(T - 1, -1, -1):
+    for t in range(tb - 1, ta - 1, -1):
         back = t % 2 == 1
         gen = 2 * (T - 1 - t)
         for b in range(b0, b1):

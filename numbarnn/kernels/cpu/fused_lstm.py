@@ -16,6 +16,11 @@ by batch rows
     independent, nothing is shared and nobody waits (``parts`` == 1 in the
     kernel). Every worker reads all of W_hh: the split for small H, where
     W_hh fits each core's cache and exchanging h costs more than it saves.
+    A call then covers a piece of the time loop, steps ``ta`` … ``tb``−1
+    (backward: ``tb``−1 down to ``ta``): the state of its rows stays in the
+    pass's buffers between pieces, so whichever worker takes the next piece
+    carries on where this one stopped (``functional/engine.py``, ``run``).
+    Split by units, a call covers the whole loop.
 
 The layout (packed columns, padded widths, slots) is described in
 ``functional/engine.py``.
@@ -41,8 +46,8 @@ G = 4
 
 @kernel
 def lstm_forward_steps(x, wxp, bx, whp, bh, hs, cs, gx, S, gates, y, Tc, training, counter,
-                       ub0, ub1, b0, b1, parts):
-    """Steps 0 … T−1 for the unit blocks ``ub0:ub1`` and batch rows ``b0:b1``
+                       ub0, ub1, b0, b1, ta, tb, parts):
+    """Steps ``ta`` … ``tb``−1 for the unit blocks ``ub0:ub1`` and batch rows ``b0:b1``
     (one worker).
 
     ``hs``/``cs`` (slots, B, Hp): slot 0 holds h0/c0, step t reads slot
@@ -62,8 +67,8 @@ def lstm_forward_steps(x, wxp, bx, whp, bh, hs, cs, gx, S, gates, y, Tc, trainin
     L = lanes_of(pbx)
     p0, p1 = block_panels(ub0, ub1, G)
     u0, u1 = ub0 * L, min(ub1 * L, H)
-    for t0 in range(0, T, Tc):
-        n = min(Tc, T - t0)
+    for t0 in range(ta, tb, Tc):
+        n = min(Tc, tb - t0)
         # this worker's columns of the chunk's input projections (+ both biases)
         project_chunk(px, I, t0, n, B, b0, b1, pgx, C, pwx, p0, p1, pbx)
         for s in range(n):
@@ -103,9 +108,9 @@ def lstm_forward_steps(x, wxp, bx, whp, bh, hs, cs, gx, S, gates, y, Tc, trainin
 
 @kernel
 def lstm_backward_steps(wbp, zb, gates, cs, dy, dh, dc, dg, S, counter, ub0, ub1, b0, b1,
-                        parts):
-    """Backpropagation through all steps for the unit blocks ``ub0:ub1`` and
-    batch rows ``b0:b1``.
+                        ta, tb, parts):
+    """Backpropagation through steps ``tb``−1 down to ``ta`` (and on to dh0
+    when ``ta`` is 0) for the unit blocks ``ub0:ub1`` and batch rows ``b0:b1``.
 
     ``wbp`` is W_hh packed for the backward product (K = C gate columns in
     packed order, output columns = hidden units, in panels of 2L). ``dh``
@@ -128,7 +133,7 @@ def lstm_backward_steps(wbp, zb, gates, cs, dy, dh, dc, dg, S, counter, ub0, ub1
     u0, u1 = ub0 * L, min(ub1 * L, H)
     # t = −1 only finishes dh0 = dg_0 · W_hh: the product has one call site
     # (each inlined copy of it added ~3 s to a kernel's compile)
-    for t in range(T - 1, -2, -1):
+    for t in range(tb - 1, ta - 2 if ta == 0 else ta - 1, -1):
         if t < T - 1:
             # dh_t (this worker's units) = dy_t + dg_{t+1} · W_hh[:, units]
             product(pdg, ((t + 1) * B + b0) * C, C, pS, b0 * Hq, Hq, b1 - b0, pw, q0, q1, C,

@@ -14,8 +14,8 @@ G = 1
 
 @kernel
 def rnn_forward_steps(x, wxp, bx, whp, bh, hs, gx, S, y, act, Tc, counter, ub0, ub1, b0, b1,
-                      parts):
-    """Steps 0 … T−1 for the unit blocks ``ub0:ub1`` and batch rows ``b0:b1``;
+                      ta, tb, parts):
+    """Steps ``ta`` … ``tb``−1 for the unit blocks ``ub0:ub1`` and batch rows ``b0:b1``;
     buffers as in
     ``fused_lstm.lstm_forward_steps`` (the states ``hs`` are the cache)."""
     T, B, I = x.shape
@@ -28,8 +28,8 @@ def rnn_forward_steps(x, wxp, bx, whp, bh, hs, gx, S, y, act, Tc, counter, ub0, 
     L = lanes_of(pbx)
     p0, p1 = block_panels(ub0, ub1, G)
     u0, u1 = ub0 * L, min(ub1 * L, H)
-    for t0 in range(0, T, Tc):
-        n = min(Tc, T - t0)
+    for t0 in range(ta, tb, Tc):
+        n = min(Tc, tb - t0)
         project_chunk(px, I, t0, n, B, b0, b1, pgx, C, pwx, p0, p1, pbx)
         for s in range(n):
             t = t0 + s
@@ -53,9 +53,10 @@ def rnn_forward_steps(x, wxp, bx, whp, bh, hs, gx, S, y, act, Tc, counter, ub0, 
 
 
 @kernel
-def rnn_backward_steps(wbp, zb, hs, dy, dh, dg, S, act, counter, ub0, ub1, b0, b1, parts):
-    """Backpropagation through all steps for the unit blocks ``ub0:ub1`` and
-    batch rows ``b0:b1``.
+def rnn_backward_steps(wbp, zb, hs, dy, dh, dg, S, act, counter, ub0, ub1, b0, b1, ta, tb,
+                       parts):
+    """Backpropagation through steps ``tb``−1 down to ``ta`` (and on to dh0
+    when ``ta`` is 0) for the unit blocks ``ub0:ub1`` and batch rows ``b0:b1``.
 
     ``dh`` (B, Hp) holds dh_n on entry and dh0 on return; ``dg`` (T, B, C)
     receives the pre-activation gradients; ``hs`` holds T + 1 slots.
@@ -72,7 +73,7 @@ def rnn_backward_steps(wbp, zb, hs, dy, dh, dg, S, act, counter, ub0, ub1, b0, b
     u0, u1 = ub0 * L, min(ub1 * L, H)
     # t = −1 only finishes dh0 = dg_0 · W_hh: the product has one call site
     # (each inlined copy of it added ~3 s to a kernel's compile)
-    for t in range(T - 1, -2, -1):
+    for t in range(tb - 1, ta - 2 if ta == 0 else ta - 1, -1):
         if t < T - 1:
             product(pdg, ((t + 1) * B + b0) * C, C, pS, b0 * Hq, Hq, b1 - b0, pw, q0, q1, C,
                     pzb, B < 4, t % 2 == 1)

@@ -38,7 +38,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, models, overload, register_model
 
-from ..._jit import inline
+from ..._jit import inline, kernel
 
 #: Bytes of one vector: one AVX-512 register.
 VECTOR_BYTES = 64
@@ -117,6 +117,22 @@ def ptr_at(typingctx, address, like):
         return builder.inttoptr(args[0], context.get_value_type(pty))
 
     return pty(address, like), codegen
+
+
+@kernel
+def address(a):
+    """The address of ``a``'s data as an int: ~0.3 µs a call, against ~3 µs
+    for ``a.__array_interface__`` or ``a.ctypes.data`` from Python.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numbarnn.kernels.cpu.simd import address
+    >>> a = np.zeros(4)
+    >>> address(a) == a.ctypes.data
+    True
+    """
+    return a.ctypes.data
 
 
 @intrinsic

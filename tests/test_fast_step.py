@@ -18,7 +18,7 @@ LAYERS = [pytest.param(numbarnn.LSTM, {}, id="lstm"),
           pytest.param(numbarnn.RNN, {"nonlinearity": "sigmoid"}, id="rnn-sigmoid")]
 
 
-@pytest.mark.parametrize("B", [2, 7])
+@pytest.mark.parametrize("B", [2, 7, 17, 33])  # 17, 33: one product (float64; both)
 @pytest.mark.parametrize("dtype", DTYPE_PARAMS)
 @pytest.mark.parametrize("cls, kw", LAYERS)
 def test_streamed_steps_equal_one_forward_call(cls, kw, dtype, B):

@@ -229,8 +229,12 @@ def _gates(px, xo, ph, ho, pwi, pwh, pbi, pbh, pg, pgh, pt, B, rows, I, H, split
                     store(pg, o + r, a)
                     store(pgh, o + r - split, hr)
         return
-    _dots(pwi, 0, I, px, xo, I, B, pg, 0, rows, rows, L)
-    _dots(pwh, 0, H, ph, ho, H, B, pt, 0, rows, rows, L)
+    # offsets as int64 variables: a literal 0 made numba compile _dots (and
+    # _dots_packed) once per call pattern, three times per dtype (~20 s of
+    # a cold compile)
+    zero = B - B
+    _dots(pwi, zero, I, px, xo, I, B, pg, zero, rows, rows, L)
+    _dots(pwh, zero, H, ph, ho, H, B, pt, zero, rows, rows, L)
     for b in range(B):
         o = b * rows
         for r in range(rows):
@@ -372,8 +376,9 @@ def gru_step(x, xo, l, h, weights, reset_after, h_new):
                 r = sigmoid(load(pg, o + j))
                 store(pg, o + H + j, sigmoid(load(pg, o + H + j)))
                 store(prh, b * H + j, r * load(ph, u + j))
-        _dots(pwi, Z * I, I, px, xo, I, B, pa, 0, H, H, L)
-        _dots(pwh, Z * H, H, prh, 0, H, B, ph2, 0, H, H, L)
+        zero = B - B  # not a literal 0: see _gates
+        _dots(pwi, Z * I, I, px, xo, I, B, pa, zero, H, H, L)
+        _dots(pwh, Z * H, H, prh, zero, H, B, ph2, zero, H, H, L)
         for b in range(B):
             u = base + b * H
             for j in range(H):

@@ -47,6 +47,17 @@ def test_packed_product_matches_numpy(M, K, N, dtype):
     back = np.full_like(out, np.nan)
     packed.packed_matmul(a, wp, bp, back, 0, n_panels, True)
     np.testing.assert_array_equal(back, out)
+    # and with the row tiles outside the panels (the batched step's order)
+    rows_out = np.full_like(out, np.nan)
+    _rows_outside(a, wp, bp, rows_out)
+    np.testing.assert_array_equal(rows_out, out)
+
+
+@numba.njit
+def _rows_outside(a, wp, bias, out):
+    M, K = a.shape
+    packed.product_rows_outside(ptr(a), 0, K, ptr(out), 0, out.shape[1], M, ptr(wp),
+                                wp.shape[0], K, ptr(bias))
 
 
 @pytest.mark.parametrize("dtype", DTYPE_PARAMS)

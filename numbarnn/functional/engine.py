@@ -50,9 +50,8 @@ TILE_ROWS_MIN = 4
 #: pieces: see :data:`PIECE_WORK`), each worker taking the next piece when
 #: it is done with one, instead of half the batch each: the two virtual
 #: CPUs of the project machine often run at different speeds for tens of
-#: milliseconds (the same half of an S3 LSTM pass took
-#: 3.7 ms on one and 5.0 on the other), and a static split waits for the
-#: slower. A group is a quarter of the batch, in whole 8-row register tiles,
+#: milliseconds (the same half of an S3 LSTM pass took 3.7 ms on one and
+#: 5.0 on the other), and a static split waits for the slower. A group is a quarter of the batch, in whole 8-row register tiles,
 #: at most this many rows (4 rows below a batch of 16): one thread running
 #: the S4 LSTM's training forward in groups of 8 rows took 7% longer than
 #: in one piece, in groups of 16 no longer. Every row is computed the same
@@ -325,6 +324,8 @@ def run(fn, args, B, lay, steps=None, backward=False, by_units=None):
         return workers.run_parts(parts, lambda part, n, counter: (
             fn, (*args, counter, *block_range(part, n, lay), 0, B, *span, n) if units
             else (*args, counter, 0, lay.n_blocks, 0, B, *span, 1)))
+    if steps is None:
+        raise ValueError("engine.run: a kernel split by batch rows is a time loop; pass steps")
     bounds = row_groups(B)
     groups = len(bounds) - 1
     piece = piece_steps(steps, max(bounds[1] - bounds[0], 1), lay)

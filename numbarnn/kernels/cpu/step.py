@@ -19,7 +19,7 @@ from numba.extending import overload
 
 from ..._jit import JIT_OPTIONS, helper, inline, kernel
 from .cell import activation, gru_update, lstm_cell, sigmoid, tanh
-from .packed import _tile1, _tile4, _tile8
+from .packed import product_rows_outside
 from .simd import (keep_alive, lanes_of, load, ptr, ptr_at, store, vfma, vload, vstore, vsum,
                    vzero)
 
@@ -82,20 +82,8 @@ def _dots_packed(pw, wo, K, pv, vo, ldv, nb, pout, oo, ldo, rows, L):
             else:
                 for k in range(K):
                     store(pvp, (p * K + k) * W + j, load(pz, 0))
-    # weight rows outside, panels inside: a tile's rows stay in L1 for all
-    # panels, so the weights are read once (panels outside, the S4 float64
-    # weights, 2 MB, came from the L3 once per panel: 42 against 58 GFLOP/s)
-    full8 = rows - rows % 8
-    full4 = rows - rows % 4
-    for r in range(0, full8, 8):
-        for p in range(n_panels):
-            _tile8(pw, wo + r * K, K, pvp, p * K * W, W, K, L, pz, p * W, pt, r * Bp, Bp)
-    for r in range(full8, full4, 4):
-        for p in range(n_panels):
-            _tile4(pw, wo + r * K, K, pvp, p * K * W, W, K, L, pz, p * W, pt, r * Bp, Bp)
-    for r in range(full4, rows):
-        for p in range(n_panels):
-            _tile1(pw, wo + r * K, pvp, p * K * W, W, K, L, pz, p * W, pt, r * Bp)
+    # weight-row tiles outside, panels inside: the weights are read once
+    product_rows_outside(pw, wo, K, pt, 0, Bp, rows, pvp, n_panels, K, pz)
     # transposed into out in blocks of 8 batch rows × 16 weight rows: each
     # inner loop writes a line of out. Element by element along the batch
     # (rows of out 4 KB apart) it took 180 µs for (64 × 1024) float32, in

@@ -15,7 +15,7 @@ import pytest
 import numbarnn
 from numbarnn.functional import engine, workers
 from numbarnn.kernels.cpu import packed
-from numbarnn.kernels.cpu.simd import barrier_wait, ptr
+from numbarnn.kernels.cpu.simd import barrier_wait, lanes_of, ptr, vload, vstore_sums, vsum
 
 from helpers import DTYPE_PARAMS, VARIANT_PARAMS, VARIANTS, check_against_reference, rng_for
 
@@ -58,6 +58,40 @@ def _rows_outside(a, wp, bias, out):
     M, K = a.shape
     packed.product_rows_outside(ptr(a), 0, K, ptr(out), 0, out.shape[1], M, ptr(wp),
                                 wp.shape[0], K, ptr(bias))
+
+
+@numba.njit
+def _sums_both_ways(a, one, folded):
+    # a: (16, lanes); one[r] = vsum(row r); folded: the 16 at once
+    p = ptr(a)
+    L = lanes_of(p)
+    for r in range(16):
+        one[r] = vsum(vload(p, r * L))
+    vstore_sums(ptr(folded), 0, (
+        vload(p, 0), vload(p, L), vload(p, 2 * L), vload(p, 3 * L), vload(p, 4 * L),
+        vload(p, 5 * L), vload(p, 6 * L), vload(p, 7 * L), vload(p, 8 * L), vload(p, 9 * L),
+        vload(p, 10 * L), vload(p, 11 * L), vload(p, 12 * L), vload(p, 13 * L),
+        vload(p, 14 * L), vload(p, 15 * L)))
+
+
+@pytest.mark.parametrize("dtype", DTYPE_PARAMS)
+def test_folded_lane_sums_are_vsum_bit_for_bit(dtype):
+    # the streaming step reduces 16 dot products at once; each sum must be
+    # the one lane tree of vsum (magnitudes 1e-8..1e8, so another order of
+    # additions rounds differently), and equal to a float64 sum to rounding
+    rng = rng_for("vstore_sums", np.dtype(dtype).name)
+    L = packed.lanes(dtype)
+    a = (rng.standard_normal((16, L)) * 10.0 ** rng.integers(-8, 9, (16, L))).astype(dtype)
+    one, folded = np.full(16, np.nan, dtype), np.full(16, np.nan, dtype)
+    _sums_both_ways(a, one, folded)
+    np.testing.assert_array_equal(folded, one)
+    tree = a.copy()
+    while tree.shape[1] > 1:   # the halving tree, in numpy
+        h = tree.shape[1] // 2
+        tree = tree[:, :h] + tree[:, h:]
+    np.testing.assert_array_equal(folded, tree[:, 0])
+    # and not a trivial agreement: a left-to-right sum differs somewhere
+    assert not np.array_equal(np.cumsum(a, axis=1, dtype=dtype)[:, -1], folded)
 
 
 @pytest.mark.parametrize("dtype", DTYPE_PARAMS)

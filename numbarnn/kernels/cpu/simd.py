@@ -403,6 +403,51 @@ def vsum(typingctx, a):
     return a.dtype(a), codegen
 
 
+@intrinsic
+def vstore_sums(typingctx, p, i, rows):
+    """Store the lane sums of 16 vectors to ``p[i : i + 16]``.
+
+    ``rows`` is a tuple of 16 vectors; ``p[i + r]`` becomes ``vsum(rows[r])``
+    bit for bit: the same tree of halvings, done for all 16 at once by
+    folding pairs of vectors (two shuffles and an add put the halved sums of
+    two vectors into one), so a block of 16 dot products needs 15 folds per
+    level-set instead of 16 separate reductions.
+    """
+    if not (_is_ptr(p) and isinstance(i, types.Integer) and isinstance(rows, types.UniTuple)
+            and rows.count == 16 and isinstance(rows.dtype, Vector)
+            and rows.dtype.dtype == p.dtype):
+        return None
+    vty = rows.dtype
+    n = vty.lanes
+
+    def codegen(context, builder, sig, args):
+        i32 = ir.IntType(32)
+        vs = [builder.extract_value(args[2], r) for r in range(16)]
+        seg = n    # each vector holds n // seg rows' partial sums, seg lanes each
+        while seg > 1:
+            half = seg // 2
+            lo, hi = [], []
+            for side in (0, n):
+                for q in range(n // seg):
+                    lo += [side + q * seg + j for j in range(half)]
+                    hi += [side + q * seg + half + j for j in range(half)]
+            lo_m = ir.Constant(ir.VectorType(i32, n), lo)
+            hi_m = ir.Constant(ir.VectorType(i32, n), hi)
+            vs = [builder.fadd(builder.shuffle_vector(a, b, lo_m),
+                               builder.shuffle_vector(a, b, hi_m))
+                  for a, b in zip(vs[0::2], vs[1::2])]
+            seg = half
+        for q, v in enumerate(vs):
+            j = builder.add(context.cast(builder, args[1], sig.args[1], types.intp),
+                            ir.Constant(context.get_value_type(types.intp), q * n))
+            vptr = builder.bitcast(builder.gep(args[0], [j]),
+                                   context.get_value_type(vty).as_pointer())
+            builder.store(v, vptr, align=p.dtype.bitwidth // 8)
+        return context.get_dummy_value()
+
+    return types.void(p, i, rows), codegen
+
+
 def _vector_pair(fn):
     def ov(a, b):
         if isinstance(a, Vector) and a == b:

@@ -63,6 +63,14 @@ def test_weights_edited_in_place_or_replaced_are_seen():
     layer.load_state_dict({**layer.state_dict(), "bias_hh_l0": np.full(20, 0.5)})  # replaced
     replaced, _ = layer.step(x)
     np.testing.assert_allclose(replaced, layer.forward(x[None])[0][0], rtol=1e-12)
+    # a new array with the same values, then edited in place: the step must
+    # read the new array (the plan compares arrays by identity, not value)
+    layer.params["bias_ih_l0"] = layer.params["bias_ih_l0"].copy()
+    layer.step(x)
+    layer.params["bias_ih_l0"] += 1.0
+    swapped, _ = layer.step(x)
+    np.testing.assert_allclose(swapped, layer.forward(x[None])[0][0], rtol=1e-12)
+    assert not np.allclose(swapped, replaced)
 
 
 def test_non_finite_inputs_are_refused():

@@ -568,7 +568,12 @@ class RNNBase(CellKind, Module):
         return (dx, self._pack_device_state(dstate0)) if return_dstate else dx
 
     def _new_step_plan(self):
-        # eval-mode streaming on the CPU (nn/_fast_step.py)
+        # eval-mode streaming on the CPU (nn/_fast_step.py); None where it
+        # does not apply. A move to the GPU replaces the parameter arrays, so
+        # the plan's check (StepPlan.current) sends the next step here again
+        if self._device != "cpu" or self.proj_size or self.bidirectional:
+            self._step_plan = None
+            return None
         names = [tuple(n + self._suffix(layer, 0) if n + self._suffix(layer, 0) in
                        self.params else None
                        for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
@@ -617,16 +622,16 @@ class RNNBase(CellKind, Module):
         >>> bool(np.allclose(y_t, lstm.forward(x)[0][-1]))
         True
         """
-        if check_finite is True and not self.training and self._device == "cpu" \
-                and not self.proj_size and not self.bidirectional:
+        if check_finite is True and not self.training:
             # the fast path, written out here: every call frame is ~0.1 µs of a
             # ~5 µs step. plan.run returns None for inputs it does not take
             plan = self.__dict__.get("_step_plan")
             if plan is None or not plan.current(self):
                 plan = self._new_step_plan()
-            out = plan.run(x_t, state)
-            if out is not None:
-                return out
+            if plan is not None:
+                out = plan.run(x_t, state)
+                if out is not None:
+                    return out
         if self.bidirectional:
             raise ValueError("step needs a unidirectional layer: the reverse direction "
                              "of a bidirectional layer reads the future")

@@ -3,7 +3,8 @@
 Why interleave and pause: BLAS/OpenMP worker threads of one library keep
 spinning for a while after a call (OpenBLAS: ~0.12 s) and can slow the next
 library's call by up to 2x (bench/README.md, "Threads and pauses"). Each round therefore runs every contender once,
-with a short sleep and then one untimed call before its sample, and the
+with a short sleep and then an untimed lead-in (as many calls as the sample
+makes) before its sample, and the
 reported time is the median over rounds, so slow drift of the machine hits
 all contenders alike.
 """
@@ -89,7 +90,7 @@ def time_case(
         Samples per contender; the median is reported.
     pause : float, optional
         Seconds of sleep before each contender's sample, which is preceded by
-        one untimed call (see module notes).
+        an untimed lead-in of as many calls as the sample (see module notes).
     min_sample : float, optional
         A sample repeats a fast call until it lasts about this long, so
         timer granularity and scheduler noise do not dominate.
@@ -134,7 +135,7 @@ def time_case(
             continue
         number = max(1, math.ceil(min_sample / max(once, 1e-9)))
         n_rounds = rounds
-        per_round = once * (number + 1)  # the sample plus its untimed lead-in call
+        per_round = once * 2 * number  # the sample plus its untimed lead-in
         if per_round * rounds > budget:
             n_rounds = max(min(3, rounds), int(budget / per_round))
         fns[name], plan[name] = fn, (number, n_rounds)
@@ -153,8 +154,11 @@ def time_case(
                 time.sleep(pause)
                 # The first call after a pause wakes sleeping worker threads
                 # and ran up to 5x slower for torch (20% for numbarnn) on the
-                # 2-core VM; one untimed call makes every sample back to back.
-                fn()
+                # 2-core VM, and the CPU itself stays slow for 20-30 ms: one
+                # LSTM.step (~5 µs) sampled after one untimed call took 7.4
+                # µs (median of 7), after 30 ms of calls 5.0; torch's cell
+                # 34 and 30. So the lead-in lasts as long as the sample.
+                _sample(fn, number)
                 dt = _sample(fn, number)
                 others = _others_cpu(cpu_start, _cpu_busy_seconds())
                 # Another process on these cores slowed torch's OpenMP loops

@@ -111,6 +111,17 @@ def test_transposed_pack_matches_numpy_indexing(dtype):
         for p0, p1 in zip(cuts, cuts[1:]):
             packed.pack_transposed(w, lay.cols, lay.units, wp, p0, p1)
         np.testing.assert_array_equal(wp, want)
+    # output columns out of order, or consecutive from an odd start (the
+    # kernel copies a vector only where L of them are consecutive columns)
+    w2 = rng.standard_normal((60, 3 * W)).astype(dtype)
+    for ocols in (rng.permutation(2 * W), np.r_[np.arange(5, 5 + W + 3), -1, np.arange(W - 4)]):
+        ocols = ocols.astype(np.int64)
+        kcols = lay.cols
+        want = np.where((kcols[:, None] >= 0) & (ocols[None, :] >= 0),
+                        w2[kcols][:, ocols], 0).reshape(lay.C, 2, W).transpose(1, 0, 2)
+        wp = np.full((2, lay.C, W), np.nan, dtype)
+        packed.pack_transposed(w2, kcols, ocols, wp, 0, 2)
+        np.testing.assert_array_equal(wp, want)
 
 
 def test_large_weights_are_packed_on_the_workers(monkeypatch):

@@ -154,11 +154,14 @@ def _layout(G, H, dtype):
 
 
 #: Weights of at least this many bytes are packed on the workers, each
-#: filling its own range of panels. Packing is a gather (~1.5 ns a value on
-#: one core): the S5 LSTM float32 spent 2.3 ms of its forward pass and
-#: 4.5 ms of its fwd+bwd packing on one thread. A hand-off costs more than
-#: it saves below ~1 MB: the S3 LSTM's 256 KB W_hh took 0.1 ms on one
-#: thread and 0.13-0.25 ms on two (the second starts 50-120 µs late).
+#: filling its own range of panels. Packing was a gather at ~1.5 ns a value
+#: on one core (the S5 LSTM float32 spent 2.3 ms of its forward pass and
+#: 4.5 ms of its fwd+bwd packing on one thread), then blocks transposed in
+#: registers at ~0.5 ns. A hand-off costs more than it saves below ~1 MB:
+#: the S3 LSTM's 256 KB W_hh took 0.1 ms on one thread and 0.13-0.25 ms on
+#: two (the second starts 50-120 µs late). After the faster packing, 1, 2,
+#: 4 MB and never (S4 and S5, LSTM float32 and float64 GRU, two threads,
+#: interleaved in one process) were within 3% of each other.
 PARALLEL_PACK_BYTES = 1 << 20
 
 
@@ -174,7 +177,8 @@ def _pack(fn, args, wp):
 def pack_rows(w, cols, K):
     """Panels (C/2L, K, 2L) of the rows ``cols`` of ``w`` (rows, K)."""
     W = 2 * _packed.lanes(w.dtype)
-    return _pack(_packed.pack, (w, cols), empty((cols.shape[0] // W, K, W), w.dtype))
+    return _pack(_packed.pack, (np.ascontiguousarray(w), cols),
+                 empty((cols.shape[0] // W, K, W), w.dtype))
 
 
 def pack_plain(w):
@@ -207,7 +211,7 @@ def pack_backward(w_hh, lay):
     """W_hh for dh = dg · W_hh: K = the C packed gate columns, output columns
     the Hq (padded) units, in panels of 2L units."""
     W = 2 * lay.L
-    return _pack(_packed.pack_transposed, (w_hh, lay.cols, lay.units),
+    return _pack(_packed.pack_transposed, (np.ascontiguousarray(w_hh), lay.cols, lay.units),
                  empty((lay.Hq // W, lay.C, W), w_hh.dtype))
 
 

@@ -448,6 +448,56 @@ def vstore_sums(typingctx, p, i, rows):
     return types.void(p, i, rows), codegen
 
 
+@intrinsic
+def vstore_transposed(typingctx, p, i, stride, rows):
+    """Store the transpose of a square block: ``p[i + k·stride + r] =
+    rows[r][k]`` for r, k < lanes.
+
+    ``rows`` is a tuple of ``lanes`` vectors (16 float32 or 8 float64): row
+    r of a block read along k. The transpose is log2(lanes) rounds of
+    two-vector shuffles (each swaps the off-diagonal sub-blocks of one
+    size), 64 shuffles for 16 × 16 float32, then one vector store per k.
+    """
+    if not (_is_ptr(p) and isinstance(i, types.Integer) and isinstance(stride, types.Integer)
+            and isinstance(rows, types.UniTuple) and isinstance(rows.dtype, Vector)
+            and rows.dtype.dtype == p.dtype and rows.count == rows.dtype.lanes):
+        return None
+    vty = rows.dtype
+    n = vty.lanes
+
+    def codegen(context, builder, sig, args):
+        i32 = ir.IntType(32)
+        v = [builder.extract_value(args[3], r) for r in range(n)]
+        s = 1
+        while s < n:
+            # rows a = v[r], b = v[r + s] for r with bit s clear: a keeps its
+            # lanes with bit s clear and takes b's from s lanes lower; b
+            # takes a's lanes with bit s set, from s lanes higher, and keeps
+            # its own with bit s set
+            lo = [j if not j & s else n + j - s for j in range(n)]
+            hi = [j + s if not j & s else n + j for j in range(n)]
+            lo_m = ir.Constant(ir.VectorType(i32, n), lo)
+            hi_m = ir.Constant(ir.VectorType(i32, n), hi)
+            for r in range(n):
+                if r & s:
+                    continue
+                a, b = v[r], v[r + s]
+                v[r] = builder.shuffle_vector(a, b, lo_m)
+                v[r + s] = builder.shuffle_vector(a, b, hi_m)
+            s *= 2
+        intp = context.get_value_type(types.intp)
+        base = context.cast(builder, args[1], sig.args[1], types.intp)
+        step = context.cast(builder, args[2], sig.args[2], types.intp)
+        for k in range(n):
+            j = builder.add(base, builder.mul(step, ir.Constant(intp, k)))
+            vptr = builder.bitcast(builder.gep(args[0], [j]),
+                                   context.get_value_type(vty).as_pointer())
+            builder.store(v[k], vptr, align=p.dtype.bitwidth // 8)
+        return context.get_dummy_value()
+
+    return types.void(p, i, stride, rows), codegen
+
+
 def _vector_pair(fn):
     def ov(a, b):
         if isinstance(a, Vector) and a == b:

@@ -19,7 +19,12 @@ packed GEMM and the cell math need:
     ``a * b + c`` lane by lane (``llvm.fma``: one rounding);
 ``+ − × ÷``, unary ``−``, ``min``, ``max``, ``vfloor``, ``vpow2``
     what ``kernels/cellmath.py`` and the vector exponential use, so the
-    scalar cell math runs unchanged on a register of 8 or 16 units.
+    scalar cell math runs unchanged on a register of 8 or 16 units;
+``vsum(v)``, ``vstore_sums(p, i, rows)``
+    the sum of a vector's lanes in a fixed tree, and the same sums of 16
+    vectors at once (the streaming step's dot products);
+``vstore_transposed(p, i, stride, rows)``
+    a square block of vectors stored transposed (packing weights).
 
 The width is fixed at 64 bytes, the register of AVX-512. On a machine with
 narrower vectors LLVM splits each operation into two or four, which stays

@@ -82,6 +82,29 @@ def _row_of(pw, cols, c, K, k):
     return vload(pw, r * K + k) if r >= 0 else vzero(pw)
 
 
+def strided_block(p, o, stride):
+    """The L vectors ``p[o + r·stride : o + r·stride + L]``, r < L, as a
+    tuple: a square block for :func:`simd.vstore_transposed` (jitted code
+    only)."""
+    raise NotImplementedError
+
+
+@overload(strided_block, jit_options={k: v for k, v in JIT_OPTIONS.items() if k != "cache"})
+def _ov_strided_block(p, o, stride):
+    if p.dtype == types.float32:
+        return lambda p, o, stride: (
+            vload(p, o), vload(p, o + stride), vload(p, o + 2 * stride),
+            vload(p, o + 3 * stride), vload(p, o + 4 * stride), vload(p, o + 5 * stride),
+            vload(p, o + 6 * stride), vload(p, o + 7 * stride), vload(p, o + 8 * stride),
+            vload(p, o + 9 * stride), vload(p, o + 10 * stride), vload(p, o + 11 * stride),
+            vload(p, o + 12 * stride), vload(p, o + 13 * stride), vload(p, o + 14 * stride),
+            vload(p, o + 15 * stride))
+    return lambda p, o, stride: (
+        vload(p, o), vload(p, o + stride), vload(p, o + 2 * stride), vload(p, o + 3 * stride),
+        vload(p, o + 4 * stride), vload(p, o + 5 * stride), vload(p, o + 6 * stride),
+        vload(p, o + 7 * stride))
+
+
 def _row_block(pw, cols, c0, K, k):
     """The L vectors ``w[cols[c0 + j], k : k + L]`` (zeros where the column
     is padding), as a tuple (jitted code only)."""

@@ -23,9 +23,9 @@ keep spinning after a call and then competed with the next pass's workers
 import numpy as np
 
 from ..._jit import inline, kernel
-from .packed import product_call, product_strided
+from .packed import product_call, product_strided, strided_block
 from .simd import (atomic_add, barrier_wait, keep_alive, lanes_of, load, ptr, store, vfma, vload,
-                   vstore, vsum, vzero)
+                   vstore, vstore_transposed, vsum, vzero)
 
 
 @inline
@@ -67,6 +67,23 @@ def _add_transposed(tmp, n, W, cols, c0, out):
                     out[r, j] += load(tmp, j * W + c)
 
 
+@inline
+def _transpose(src, so, n, ld, dst, TB, r0, r1, L):
+    # dst[j·TB + r] = src[so + r·ld + j] for r0 <= r < r1, j < n
+    nL = n - n % L
+    r = r0
+    while r + L <= r1:
+        for j in range(0, nL, L):
+            vstore_transposed(dst, j * TB + r, TB, strided_block(src, so + r * ld + j, ld))
+        for j in range(nL, n):
+            for i in range(r, r + L):
+                store(dst, j * TB + i, load(src, so + i * ld + j))
+        r += L
+    for j in range(n):
+        for i in range(r, r1):
+            store(dst, j * TB + i, load(src, so + i * ld + j))
+
+
 @kernel
 def weight_grads_part(dg, dgh, x, h0, y, xt, yt, wxt, wxc, cols, dw_ih, dw_hh, db_ih, db_hh,
                       dxp, zb, n_blocks, shared, counter, ub0, ub1, b0, b1, parts):
@@ -82,6 +99,10 @@ def weight_grads_part(dg, dgh, x, h0, y, xt, yt, wxt, wxc, cols, dw_ih, dw_hh, d
     element 0 for the barrier, 2 and 3 count the panels and row groups
     taken.
 
+    ``h0`` (B, S) and ``y`` (T, B, S) are the states h_{−1} and h_0 …
+    h_{T−1} in their first H columns (H = ``dw_hh.shape[1]``; S > H for the
+    engine's padded states, read in place).
+
     ``wxt`` is w_ih packed for dx = dg · w_ih (K = C, output columns the Ip
     padded inputs); ``zb`` zeros, at least max(C, Ip) long; ``n_blocks`` the unit blocks;
     ``shared``: ``dgh`` is ``dg`` (the bias gradients are then equal too).
@@ -91,7 +112,9 @@ def weight_grads_part(dg, dgh, x, h0, y, xt, yt, wxt, wxc, cols, dw_ih, dw_hh, d
     """
     T, B, C = dg.shape
     I = x.shape[2]
-    H = y.shape[2]
+    H = dw_hh.shape[1]
+    # h0 and y may be padded states, (B, Hp) and (T, B, Hp): rows Hp apart
+    ldh, ldy = h0.shape[1], y.shape[2]
     TB = T * B
     px, py, ph0, pxt, pyt = ptr(x), ptr(y), ptr(h0), ptr(xt), ptr(yt)
     pdg, pdgh, pzb = ptr(dg), ptr(dgh), ptr(zb)
@@ -100,17 +123,12 @@ def weight_grads_part(dg, dgh, x, h0, y, xt, yt, wxt, wxc, cols, dw_ih, dw_hh, d
     # rows of T·B are shared out in proportion to the unit blocks
     r0 = TB * ub0 // n_blocks
     r1 = TB * ub1 // n_blocks
-    # 1. transposes, rows of T·B split like the blocks; 32 rows at a time so
-    # that a block of rows stays in L1 while its columns are written out
-    for rb in range(r0, r1, 32):
-        re = min(rb + 32, r1)
-        for i in range(I):
-            for r in range(rb, re):
-                store(pxt, i * TB + r, load(px, r * I + i))
-        for j in range(H):
-            for r in range(rb, re):
-                v = load(ph0, r * H + j) if r < B else load(py, (r - B) * H + j)
-                store(pyt, j * TB + r, v)
+    # 1. transposes, rows of T·B split like the blocks: squares of L rows ×
+    # L columns transposed in registers where L rows come from one array
+    # (x; h0 or y), value by value elsewhere (XXX)
+    _transpose(px, 0, I, I, pxt, TB, r0, r1, L)
+    _transpose(ph0, 0, H, ldh, pyt, TB, r0, min(r1, B), L)
+    _transpose(py, -B * ldy, H, ldy, pyt, TB, max(r0, B), r1, L)
     pc = ptr(counter)
     if parts > 1:
         barrier_wait(pc, parts, 1)

@@ -430,3 +430,23 @@ def test_no_inputs_match_reference(variant, dtype):
     # I = 0: dx is empty and w_ih has no columns; the recurrence alone (with a
     # non-zero initial state) still has gradients, checked against the oracle
     check_against_reference(variant, (4, 3, 0, 20), dtype, tag=("no-inputs",))
+
+
+@pytest.mark.parametrize("dtype", DTYPE_PARAMS)
+@pytest.mark.parametrize("variant", VARIANT_PARAMS)
+def test_outputs_edited_in_place_do_not_change_the_gradients(variant, dtype):
+    # the cache holds its own record of the states (for RNN and GRU, the
+    # padded states the pass wrote, not the y handed out): overwriting y
+    # after the forward pass must leave the backward pass's results alone
+    rng = rng_for("y-in-place", variant.id)
+    inp = variant.make_inputs(rng, 6, 3, 5, 21, dtype)
+    cot = variant.make_cotangents(rng, 6, 3, 21, dtype)
+    res = variant.forward(inp, training=True)
+    want = variant.backward(res.cache, cot)
+    res = variant.forward(inp, training=True)
+    res.y[...] = np.nan
+    got = variant.backward(res.cache, cot)
+    for w, g in zip(want, got):
+        if w is not None:
+            np.testing.assert_array_equal(g, w)
+    assert np.isfinite(res.cache.y).all() and res.cache.y.shape == (6, 3, 21)

@@ -209,9 +209,9 @@ class EngineCache(Cache):
     """The cache of a CPU engine pass (``functional/engine.py``).
 
     It keeps the gate activations and states in the engine's packed,
-    padded layout (``gates_p``, ``cs_p``, ``hs_p``); ``gates`` and ``cs``
-    give them in the weights' gate order, (T, B, G·H) and (T, B, H), for
-    readers such as the layers' ``return_gates``.
+    padded layout (``gates_p``, ``cs_p``, ``hs_p``); ``gates``, ``cs`` and
+    ``y`` give them in the weights' gate order, (T, B, G·H) and (T, B, H),
+    for readers such as the layers' ``return_gates``.
     """
 
     def __init__(self, cell, layout, **arrays):
@@ -225,6 +225,12 @@ class EngineCache(Cache):
     @property
     def cs(self):
         return self.cs_p[1:, :, :self.layout.H]
+
+    @property
+    def y(self):
+        """The outputs (T, B, H): a view of the padded states, which a
+        training pass keeps for every step (so the caller's y needs no copy)."""
+        return self.hs_p[1:, :, :self.layout.H]
 
 
 def check_cache(cache, cell, fn):

@@ -151,10 +151,10 @@ def _engine_forward(x, w_ih, w_hh, b_ih, b_hh, h0, training, reset_after):
     h_n = hs[T % slots, :, :H].copy()
     cache = None
     if training:
-        cache = EngineCache("gru", lay, x=x, w_ih=w_ih, w_hh=w_hh, h0=h0, y=y, gates_p=gates,
+        # hs keeps every state: the cache reads y from it (see rnn.py)
+        cache = EngineCache("gru", lay, x=x, w_ih=w_ih, w_hh=w_hh, h0=h0, gates_p=gates,
                             aux_p=aux, hs_p=hs, reset_after=reset_after,
                             has_b_ih=b_ih is not None, has_b_hh=b_hh is not None)
-        y = y.copy()
     return GRUResult(y, h_n, cache)
 
 
@@ -171,7 +171,8 @@ def _engine_backward(cache, dy, dh_n):
                    (engine.pack_backward(cache.w_hh, lay), engine.zeros(lay.Hq, dh.dtype),
                     cache.gates_p, cache.aux_p, cache.hs_p, dy, dhp, carry, dg, dgh,
                     engine.empty((B, lay.Hq), dh.dtype)), B, lay, T, backward=True)
-        engine.weight_grads(dg, dgh, cache.x, cache.h0, cache.y, cache.w_ih, lay, out)
+        hs = cache.hs_p
+        engine.weight_grads(dg, dgh, cache.x, hs[0], hs[1:], cache.w_ih, lay, out)
     else:
         dhp = carry
     return GRUGrads(out["dx"], dhp[:, :H].copy(), out["dw_ih"], out["dw_hh"],
@@ -203,11 +204,10 @@ def _engine_backward_reset_before(cache, dy, dh_n):
                    B, lay, T, backward=True)
         # the weight gradients of r, z (their rows multiply h_{t−1}) and of n
         # (its recurrent rows multiply r ⊙ h_{t−1}), each in its own layout
-        engine.weight_grads(dRZ, dRZ, cache.x, cache.h0, cache.y, w_ih[:2 * H], lay_rz,
+        # (the states and r ⊙ h are read in place, rows Hp apart)
+        hs, rh = cache.hs_p, cache.aux_p
+        engine.weight_grads(dRZ, dRZ, cache.x, hs[0], hs[1:], w_ih[:2 * H], lay_rz,
                             _rows(out, slice(0, 2 * H)))
-        rh = cache.aux_p
-        if Hp != H:
-            rh = np.ascontiguousarray(rh[:, :, :H])
         engine.weight_grads(dN, dN, cache.x, rh[0], rh[1:], w_ih[2 * H:], lay_n,
                             _rows(out, slice(2 * H, 3 * H)))
     return GRUGrads(out["dx"], dhp[:, :H].copy(), out["dw_ih"], out["dw_hh"],

@@ -214,8 +214,7 @@ def _engine_forward(x, w_ih, w_hh, b_ih, b_hh, h0, c0, training):
     lay = engine.layout(4, H, dtype)
     y = np.empty((T, B, H), dtype)
     slots = T + 1 if training else 2
-    (hs,) = engine.padded_states(2, B, lay, dtype, h0)
-    (cs,) = engine.padded_states(slots, B, lay, dtype, c0)
+    hs, cs = engine.padded_states(slots, B, lay, dtype, h0, c0)
     gates = engine.empty((T if training else 1, B, lay.C), dtype)
     if T and B:
         bias = bias_or_zeros(b_ih, 4 * H, dtype) + bias_or_zeros(b_hh, 4 * H, dtype)
@@ -226,14 +225,14 @@ def _engine_forward(x, w_ih, w_hh, b_ih, b_hh, h0, c0, training):
                     engine.empty((Tc, B, lay.C), dtype), engine.empty((B, lay.C), dtype), gates,
                     y, Tc,
                     training), B, lay, T)
-    h_n = hs[T % 2, :, :H].copy()
+    h_n = hs[T % slots, :, :H].copy()
     c_n = cs[T % slots, :, :H].copy()
     cache = None
     if training:
-        cache = EngineCache("lstm", lay, x=x, w_ih=w_ih, w_hh=w_hh, h0=h0, c0=c0, y=y,
+        # hs keeps every state: the cache reads y from it (see rnn.py)
+        cache = EngineCache("lstm", lay, x=x, w_ih=w_ih, w_hh=w_hh, h0=h0, c0=c0, hs_p=hs,
                             gates_p=gates, cs_p=cs, w_hr=None, has_b_ih=b_ih is not None,
                             has_b_hh=b_hh is not None)
-        y = y.copy()
     return LSTMResult(y, h_n, c_n, cache)
 
 
@@ -249,6 +248,7 @@ def _engine_backward(cache, dy, dh_n, dc_n):
                    (engine.pack_backward(cache.w_hh, lay), engine.zeros(lay.Hq, dh.dtype),
                     cache.gates_p, cache.cs_p, dy, dhp, dcp, dg,
                     engine.empty((B, lay.Hq), dh.dtype)), B, lay, T, backward=True)
-        engine.weight_grads(dg, dg, cache.x, cache.h0, cache.y, cache.w_ih, lay, out)
+        hs = cache.hs_p
+        engine.weight_grads(dg, dg, cache.x, hs[0], hs[1:], cache.w_ih, lay, out)
     return LSTMGrads(out["dx"], dhp[:, :H].copy(), dcp[:, :H].copy(), out["dw_ih"],
                      out["dw_hh"], *bias_grads(cache, out))

@@ -121,9 +121,10 @@ def _engine_forward(x, w_ih, w_hh, b_ih, b_hh, h0, act, training):
     h_n = hs[T % slots, :, :H].copy()
     cache = None
     if training:
-        cache = EngineCache("rnn", lay, x=x, w_ih=w_ih, w_hh=w_hh, h0=h0, y=y, hs_p=hs, act=act,
+        # hs keeps every state (T + 1 slots): the cache reads y from it, so
+        # the caller's y needs no copy (0.2 ms of the S3 float32 fwd+bwd)
+        cache = EngineCache("rnn", lay, x=x, w_ih=w_ih, w_hh=w_hh, h0=h0, hs_p=hs, act=act,
                             has_b_ih=b_ih is not None, has_b_hh=b_hh is not None)
-        y = y.copy()
     return RNNResult(y, h_n, cache)
 
 
@@ -138,6 +139,7 @@ def _engine_backward(cache, dy, dh_n):
                    (engine.pack_backward(cache.w_hh, lay), engine.zeros(lay.Hq, dh.dtype),
                     cache.hs_p, dy, dhp, dg, engine.empty((B, lay.Hq), dh.dtype), cache.act),
                    B, lay, T, backward=True)
-        engine.weight_grads(dg, dg, cache.x, cache.h0, cache.y, cache.w_ih, lay, out)
+        hs = cache.hs_p
+        engine.weight_grads(dg, dg, cache.x, hs[0], hs[1:], cache.w_ih, lay, out)
     return RNNGrads(out["dx"], dhp[:, :H].copy(), out["dw_ih"], out["dw_hh"],
                     *bias_grads(cache, out))

@@ -51,9 +51,9 @@ def lstm_forward_steps(x, wxp, bx, whp, bh, hs, cs, gx, S, gates, y, Tc, trainin
     (one worker).
 
     ``hs``/``cs`` (slots, B, Hp): slot 0 holds h0/c0, step t reads slot
-    ``t % slots`` and writes ``(t + 1) % slots``. ``hs`` has 2 slots (the
-    history of h is y); ``cs`` keeps T + 1 in training (the backward pass
-    reads every c_t), 2 otherwise. ``gx`` (Tc, B, C) holds a chunk's input projections,
+    ``t % slots`` and writes ``(t + 1) % slots``. Both keep T + 1 slots in
+    training (the backward pass reads every c_t, the weight gradients every
+    h_t), 2 otherwise. ``gx`` (Tc, B, C) holds a chunk's input projections,
     ``S`` (B, C) a step's recurrent product, ``gates`` (T, B, C) the
     activations in training.
     """
@@ -75,8 +75,8 @@ def lstm_forward_steps(x, wxp, bx, whp, bh, hs, cs, gx, S, gates, y, Tc, trainin
             t = t0 + s
             prev = (t % slots) * B * Hp
             cur = ((t + 1) % slots) * B * Hp
-            hprev = (t % 2) * B * Hp
-            hcur = ((t + 1) % 2) * B * Hp
+            hprev = prev
+            hcur = cur
             product(phs, hprev + b0 * Hp, Hp, pS, b0 * C, C, b1 - b0, pwh, p0, p1, H, pbh, False,
                     t % 2 == 1)
             for b in range(b0, b1):

@@ -415,8 +415,8 @@ def vstore_sums(typingctx, p, i, rows):
     ``rows`` is a tuple of 16 vectors; ``p[i + r]`` becomes ``vsum(rows[r])``
     bit for bit: the same tree of halvings, done for all 16 at once by
     folding pairs of vectors (two shuffles and an add put the halved sums of
-    two vectors into one), so a block of 16 dot products needs 15 folds per
-    level-set instead of 16 separate reductions.
+    two vectors into one): 8 + 4 + 2 + 1 folds for float32 instead of 16
+    reductions of four levels each.
     """
     if not (_is_ptr(p) and isinstance(i, types.Integer) and isinstance(rows, types.UniTuple)
             and rows.count == 16 and isinstance(rows.dtype, Vector)

@@ -256,16 +256,28 @@ def _gates(px, xo, ph, ho, pwi, pwh, pbi, pbh, pg, pgh, pt, B, rows, I, H, split
     else:
         _dots(pwi, zero, I, px, xo, I, B, pg, zero, rows, rows, L)
         _dots(pwh, zero, H, ph, ho, H, B, pt, zero, rows, rows, L)
+    # the sums in vectors of L rows where they lie on one side of split, the
+    # same additions in the same order as the scalar tail's, so the same
+    # bits. One LSTM float32 step, timeit best of 11, alternating processes:
+    # B = 32, H = 128 (S3) 84 -> 73-76 µs; B = 64, H = 256 (S4) ~3% less
     for b in range(B):
         o = b * rows
-        for r in range(rows):
-            a = load(pbi, r) + load(pg, o + r)
-            hr = load(pbh, r) + load(pt, o + r)
-            if r < split:
-                store(pg, o + r, a + hr)
-            else:
-                store(pg, o + r, a)
-                store(pgh, o + r - split, hr)
+        r = 0
+        while r + L <= split:
+            vstore(pg, o + r, (vload(pbi, r) + vload(pg, o + r))
+                   + (vload(pbh, r) + vload(pt, o + r)))
+            r += L
+        while r < split:
+            store(pg, o + r, (load(pbi, r) + load(pg, o + r)) + (load(pbh, r) + load(pt, o + r)))
+            r += 1
+        while r + L <= rows:
+            vstore(pg, o + r, vload(pbi, r) + vload(pg, o + r))
+            vstore(pgh, o + r - split, vload(pbh, r) + vload(pt, o + r))
+            r += L
+        while r < rows:
+            store(pg, o + r, load(pbi, r) + load(pg, o + r))
+            store(pgh, o + r - split, load(pbh, r) + load(pt, o + r))
+            r += 1
 
 
 @inline

@@ -122,7 +122,7 @@ def _engine_forward(x, w_ih, w_hh, b_ih, b_hh, h0, act, training):
     cache = None
     if training:
         # hs keeps every state (T + 1 slots): the cache reads y from it, so
-        # the caller's y needs no copy (0.2 ms of the S3 float32 fwd+bwd)
+        # the caller's y needs no copy (0.13 ms of the S3 float32 fwd+bwd)
         cache = EngineCache("rnn", lay, x=x, w_ih=w_ih, w_hh=w_hh, h0=h0, hs_p=hs, act=act,
                             has_b_ih=b_ih is not None, has_b_hh=b_hh is not None)
     return RNNResult(y, h_n, cache)

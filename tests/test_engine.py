@@ -450,3 +450,16 @@ def test_outputs_edited_in_place_do_not_change_the_gradients(variant, dtype):
         if w is not None:
             np.testing.assert_array_equal(g, w)
     assert np.isfinite(res.cache.y).all() and res.cache.y.shape == (6, 3, 21)
+
+
+@pytest.mark.parametrize("dtype", DTYPE_PARAMS)
+def test_packing_takes_weights_in_any_layout(dtype):
+    # the packing kernels read w through a flat pointer: a transposed or
+    # strided view must be packed by its values, not by its memory
+    rng = rng_for("pack-layout", np.dtype(dtype).name)
+    lay = engine.layout(4, 20, dtype)
+    w = rng.standard_normal((80, 20)).astype(dtype)
+    for view in (np.asfortranarray(w), np.ascontiguousarray(w.T).T, w.repeat(2, 1)[:, ::2]):
+        np.testing.assert_array_equal(engine.pack_rows(view, lay.cols, 20),
+                                      engine.pack_rows(w, lay.cols, 20))
+        np.testing.assert_array_equal(engine.pack_backward(view, lay), engine.pack_backward(w, lay))

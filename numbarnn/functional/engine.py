@@ -51,8 +51,9 @@ TILE_ROWS_MIN = 4
 #: it is done with one, instead of half the batch each: the two virtual
 #: CPUs of the project machine often run at different speeds for tens of
 #: milliseconds (the same half of an S3 LSTM pass took 3.7 ms on one and
-#: 5.0 on the other), and a static split waits for the slower. A group is a quarter of the batch, in whole 8-row register tiles,
-#: at most this many rows (4 rows below a batch of 16): one thread running
+#: 5.0 on the other), and a static split waits for the slower. A group is
+#: a quarter of the batch, in whole 8-row register tiles, at most this many
+#: rows (4 rows below a batch of 16): one thread running
 #: the S4 LSTM's training forward in groups of 8 rows took 7% longer than
 #: in one piece, in groups of 16 no longer. Every row is computed the same
 #: way in any group (see ``packed.product``).
@@ -166,7 +167,9 @@ PARALLEL_PACK_BYTES = 1 << 20
 
 
 def _pack(fn, args, wp):
-    # fn(*args, wp, p0, p1) over the panels of wp, on the workers when large
+    # fn(w, *rest, wp, p0, p1) over the panels of wp, on the workers when
+    # large; the packing kernels read w through a flat pointer
+    args = (np.ascontiguousarray(args[0]), *args[1:])
     n = wp.shape[0]
     parts = min(get_num_threads(), n) if wp.nbytes >= PARALLEL_PACK_BYTES else 1
     workers.run_parts(parts, lambda part, k, counter: (
@@ -177,8 +180,7 @@ def _pack(fn, args, wp):
 def pack_rows(w, cols, K):
     """Panels (C/2L, K, 2L) of the rows ``cols`` of ``w`` (rows, K)."""
     W = 2 * _packed.lanes(w.dtype)
-    return _pack(_packed.pack, (np.ascontiguousarray(w), cols),
-                 empty((cols.shape[0] // W, K, W), w.dtype))
+    return _pack(_packed.pack, (w, cols), empty((cols.shape[0] // W, K, W), w.dtype))
 
 
 def pack_plain(w):
@@ -211,7 +213,7 @@ def pack_backward(w_hh, lay):
     """W_hh for dh = dg · W_hh: K = the C packed gate columns, output columns
     the Hq (padded) units, in panels of 2L units."""
     W = 2 * lay.L
-    return _pack(_packed.pack_transposed, (np.ascontiguousarray(w_hh), lay.cols, lay.units),
+    return _pack(_packed.pack_transposed, (w_hh, lay.cols, lay.units),
                  empty((lay.Hq // W, lay.C, W), w_hh.dtype))
 
 

@@ -33,11 +33,14 @@ correct.
 It also gives the atomics a spin barrier needs (``atomic_add``,
 ``atomic_load``: sequentially consistent add, acquire load through an int64
 pointer), ``spin_pause`` (the x86 ``pause`` hint, a no-op elsewhere) and
-``sched_yield``.
+``sched_yield`` (``SwitchToThread`` on Windows).
 """
+import ctypes
 import operator
+import os
 import platform
 
+from llvmlite import binding as llvm
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
@@ -571,15 +574,28 @@ def spin_pause(typingctx):
     return types.void(), codegen
 
 
+# Windows' C library has no sched_yield; its equivalent is kernel32's
+# SwitchToThread, whose address the JIT is given so that the name links
+# whatever the JIT's own symbol search covers. (Not tried on Windows: the
+# project machines run Linux.)
+if os.name == "nt":
+    _YIELD = "SwitchToThread"
+    llvm.add_symbol(_YIELD, ctypes.cast(ctypes.windll.kernel32.SwitchToThread,
+                                        ctypes.c_void_p).value)
+else:
+    _YIELD = "sched_yield"
+
+
 @intrinsic
 def sched_yield(typingctx):
-    """Give the core away (libc ``sched_yield``, resolved by name when linked,
-    so kernels stay cacheable). A waiting thread calls it after spinning a
-    while, so that a busy machine's scheduler can run the thread it waits for."""
+    """Give the core away (libc ``sched_yield``; ``SwitchToThread`` on
+    Windows), resolved by name when linked, so kernels stay cacheable. A
+    waiting thread calls it after spinning a while, so that a busy
+    machine's scheduler can run the thread it waits for."""
 
     def codegen(context, builder, sig, args):
         fn = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(ir.IntType(32), []), "sched_yield")
+            builder.module, ir.FunctionType(ir.IntType(32), []), _YIELD)
         builder.call(fn, [])
         return context.get_dummy_value()
 

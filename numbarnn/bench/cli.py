@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 
 from .cases import CELLS, CONTENDERS, DTYPES, MODES, iter_cases, make_data, resolve_shapes
@@ -179,6 +180,19 @@ def _gpu_main(args):
                     args.rounds or 5, 0.1 if args.quick else 1.0, args.json)
 
 
+def _probe(scaling, when, quick):
+    # the machine's own two-thread scaling (bench/probe.py), which bounds
+    # every two-thread figure of the table
+    if (os.cpu_count() or 1) < 2:
+        return
+    from .probe import arithmetic_scaling  # after set_threads has imported torch
+
+    scaling[when] = value = round(arithmetic_scaling(repeat=100 if quick else 500), 2)
+    print(f"# arithmetic scaling {when} the table: {value:.2f} (two threads' throughput of "
+          "the packed micro-kernel over one thread's: 2.0 = two whole cores, 1.0 = one "
+          "core's worth)", flush=True)
+
+
 def main(argv=None) -> int:
     """Run the benchmark table; the engine of ``python -m numbarnn bench``.
 
@@ -222,6 +236,8 @@ def main(argv=None) -> int:
         # forwards were measured 100x slower, so the ratios mean little.
         print(f"warning: the machine is busy (load {info['load_avg_1min']}, including any "
               "recent run of ours); timings will be noisy; see --wait-idle", file=sys.stderr)
+    scaling = info["arithmetic_scaling"] = {}
+    _probe(scaling, "before", args.quick)
     print(f"# rounds={opts['rounds']} pause={opts['pause']}s min_sample={opts['min_sample']}s; "
           "times are medians per call; ratio = other/numbarnn (>1: numbarnn faster); "
           "gru uses reset_after=True (torch's form); nb GF/s = numbarnn's rate on the "
@@ -243,6 +259,10 @@ def main(argv=None) -> int:
             with open(args.json, "w") as f:
                 json.dump({"machine": info, "settings": opts, "results": records}, f, indent=1)
 
+    _probe(scaling, "after", args.quick)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"machine": info, "settings": opts, "results": records}, f, indent=1)
     for c, rs in all_ratios.items():
         if rs:
             gmean = math.exp(sum(map(math.log, rs)) / len(rs))

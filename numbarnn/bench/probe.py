@@ -1,0 +1,120 @@
+"""How much a second thread adds to pure arithmetic, on this machine, now.
+
+The bench's two-thread figures depend on the machine as much as on the
+code. On the project's 2-vCPU virtual machine, two threads doing the same
+arithmetic at once delivered 1.5-1.9x one thread's throughput in most
+stretches, and in others ~1.0x (the host then ran both vCPUs at about half
+speed: the two halves of the S5 LSTM float32 forward, run at once without
+a barrier, took 20.0 and 20.1 ms each, against 22.8 ms for the whole pass
+on one thread; minutes earlier 10.5-11.3 ms each). No code scales better
+than this, so ``python -m numbarnn bench`` measures it before and after its
+table and prints both.
+
+The work is the engine's packed micro-kernel (``kernels/cpu/packed.py``)
+on private data, repeated inside one ``nogil`` call per thread: a Python
+loop of short calls takes the GIL between them, which measured 1.13-1.45x
+where this gives 1.5-1.7x.
+"""
+import threading
+import time
+
+import numpy as np
+
+from .._jit import kernel
+from ..kernels.cpu.packed import pack, pack_bias, packed_matmul, panel_width
+
+#: The product each thread repeats: one step of the S3 LSTM float32
+#: (32 × 128 · 128 × 512, W_hh 256 KB: it stays in each core's cache).
+SHAPE = (32, 128, 512)
+
+
+@kernel
+def repeat_product(a, wp, bias, out, n_panels, repeat):
+    """``repeat`` products in one call (the GIL is released for all of them)."""
+    for _ in range(repeat):
+        packed_matmul(a, wp, bias, out, 0, n_panels)
+
+
+def operands(M, K, N, dtype, seed):
+    """Arguments of :func:`repeat_product` (without ``repeat``) for an
+    (M, K) · (K, N) product of random values.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numbarnn.bench.probe import operands
+    >>> a, wp, bias, out, n_panels = operands(4, 8, 40, np.float32, 0)
+    >>> wp.shape, out.shape, n_panels                 # 40 columns: two panels of 32
+    ((2, 8, 32), (4, 64), 2)
+    """
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((M, K)).astype(dtype)
+    w = rng.standard_normal((N, K)).astype(dtype)
+    W = panel_width(dtype)
+    n_panels = -(-N // W)
+    cols = np.full(n_panels * W, -1, np.int64)
+    cols[:N] = np.arange(N)
+    wp = np.empty((n_panels, K, W), dtype)
+    pack(w, cols, wp, 0, n_panels)
+    bp = np.empty(n_panels * W, dtype)
+    pack_bias(np.zeros(N, dtype), cols, bp)
+    return a, wp, bp, np.empty((M, n_panels * W), dtype), n_panels
+
+
+def arithmetic_scaling(repeat=500, rounds=5, shape=SHAPE, report=None):
+    """Throughput of two threads over one, on the packed micro-kernel.
+
+    Each round times ``repeat`` products on one thread, then the same on
+    each of two threads at once. The result compares the fastest round of
+    each kind (a round slowed by another process would otherwise pass for
+    scaling): 2.0 is two whole cores; about 1.0, one core's worth.
+
+    Parameters
+    ----------
+    repeat : int, optional
+        Products per thread per round (500: ~20 ms on one core).
+    rounds : int, optional
+    shape : tuple of int, optional
+        (M, K, N) of the float32 product.
+    report : callable, optional
+        Called as ``report(one, two)`` with the seconds of each round.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> from numbarnn.bench.probe import arithmetic_scaling
+    >>> 0.2 < arithmetic_scaling(repeat=20, rounds=2) < 4
+    True
+    """
+    data = [operands(*shape, np.float32, seed) for seed in range(2)]
+
+    def work(i):
+        repeat_product(*data[i], repeat)
+
+    def both():
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+        t = time.perf_counter()
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        return time.perf_counter() - t
+
+    work(0)
+    # an untimed round of each: the first two-thread round of a process ran
+    # at ~1.0x where the next ones gave 1.4-1.5x
+    both()
+    ones, twos = [], []
+    for _ in range(rounds):
+        t = time.perf_counter()
+        work(0)
+        one = time.perf_counter() - t
+        two = both()
+        ones.append(one)
+        twos.append(two)
+        if report is not None:
+            report(one, two)
+    return 2 * min(ones) / min(twos)

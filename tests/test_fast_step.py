@@ -158,3 +158,79 @@ def test_functional_flags_must_be_booleans(flag):
         F.rnn_forward(x, w, np.ones((4, 4)), **{flag: "False"})
     with pytest.raises(TypeError, match="reset_after"):
         F.gru_forward(x, np.ones((12, 3)), np.ones((12, 4)), reset_after="False")
+
+
+SPLIT_LAYERS = [pytest.param(numbarnn.LSTM, {}, id="lstm"),
+                pytest.param(numbarnn.GRU, {"reset_after": True}, id="gru-after"),
+                pytest.param(numbarnn.RNN, {"nonlinearity": "tanh"}, id="rnn")]
+
+
+@pytest.mark.parametrize("B", [3, 8, 40])  # 3: a row at a time; 40: one product
+@pytest.mark.parametrize("dtype", DTYPE_PARAMS)
+@pytest.mark.parametrize("cls, kw", SPLIT_LAYERS)
+def test_a_step_split_by_units_gives_the_bits_of_one_part(cls, kw, dtype, B, monkeypatch):
+    # H = 150: 10 blocks of 16 float32 units (19 of 8 float64) and a tail;
+    # three parts cut them unevenly. The general path's forward is the oracle
+    # for the values, the unsplit step for the bits.
+    from numbarnn.functional import workers
+    from numbarnn.nn import _fast_step
+    layer = cls(5, 150, num_layers=2, dtype=dtype, seed=3, **kw).eval()
+    x = np.random.default_rng(2).standard_normal((4, B, 5)).astype(dtype)
+    whole, state = [], None
+    for t in range(4):
+        y, state = layer.step(x[t], state)
+        whole.append(y)
+    parts = []
+    real = workers.run_parts
+    monkeypatch.setattr(workers, "run_parts", lambda n, job: parts.append(real(n, job)) or
+                        parts[-1])
+    monkeypatch.setattr(_fast_step, "SPLIT_STEP_BYTES", 1)
+    old = numbarnn.get_num_threads()
+    numbarnn.set_num_threads(3)
+    try:
+        # the same weights (seed) in a new layer, whose plan sees the new limit
+        again = cls(5, 150, num_layers=2, dtype=dtype, seed=3, **kw).eval()
+        split, state = [], None
+        for t in range(4):
+            y, state = again.step(x[t], state)
+            split.append(y)
+    finally:
+        numbarnn.set_num_threads(old)
+    assert parts and all(n >= 2 for n in parts)     # split, on two or three workers
+    np.testing.assert_array_equal(np.stack(split), np.stack(whole))
+    np.testing.assert_allclose(np.stack(split), layer.forward(x)[0], **TOL[np.dtype(dtype)])
+
+
+def test_only_large_steps_are_split(monkeypatch):
+    from numbarnn.functional import workers
+    calls = []
+    real = workers.run_parts
+    monkeypatch.setattr(workers, "run_parts", lambda n, job: calls.append(n) or real(n, job))
+    old = numbarnn.get_num_threads()
+    numbarnn.set_num_threads(2)
+    try:
+        x = np.ones((64, 128), np.float32)
+        numbarnn.LSTM(128, 256, dtype="float32", seed=0).eval().step(x)   # 1.5 MB × 64 rows
+        assert calls == [2]
+        numbarnn.LSTM(128, 256, dtype="float32", seed=0).eval().step(x[:4])
+        numbarnn.LSTM(1, 32, dtype="float32", seed=0).eval().step(x[:1, :1])
+        # the reset-before GRU's candidate needs r ⊙ h of every unit: never split
+        numbarnn.GRU(128, 256, dtype="float32", seed=0).eval().step(x)
+        assert calls == [2]
+    finally:
+        numbarnn.set_num_threads(old)
+
+
+def test_non_finite_inputs_are_refused_by_a_split_step(monkeypatch):
+    from numbarnn.nn import _fast_step
+    monkeypatch.setattr(_fast_step, "SPLIT_STEP_BYTES", 1)
+    old = numbarnn.get_num_threads()
+    numbarnn.set_num_threads(2)
+    try:
+        layer = numbarnn.LSTM(3, 64, dtype="float32", seed=0).eval()
+        x = np.ones((8, 3), np.float32)
+        x[5, 1] = np.nan
+        with pytest.raises(ValueError, match="NaN or Inf"):
+            layer.step(x)
+    finally:
+        numbarnn.set_num_threads(old)

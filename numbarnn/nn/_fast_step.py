@@ -7,9 +7,10 @@ with H = 32. Here a :class:`StepPlan` validates the weights once and keeps
 them; each call checks only what can change between calls (the input's and
 the state's type, dtype, shape and layout, in a few attribute reads) and
 runs one kernel per layer (``kernels/cpu/step.py``) that also rejects
-non-finite inputs. Anything unusual — other dtypes, non-contiguous arrays,
-lists, GPU arrays, training mode, projections — takes the general path,
-which validates and converts as before.
+non-finite inputs; a large step is split over the workers by hidden units
+(:data:`SPLIT_STEP_BYTES`). Anything unusual — other dtypes,
+non-contiguous arrays, lists, GPU arrays, training mode, projections —
+takes the general path, which validates and converts as before.
 
 A plan is rebuilt when a parameter array is replaced or the layer's dtype
 changes (``Module.to``, ``load_state_dict``, assignment). Weights edited in
@@ -20,20 +21,43 @@ import operator
 
 import numpy as np
 
+from ..functional import workers
 from ..functional.cells import CELLS
 from ..functional.rnn import NONLINEARITIES
+from ..functional.schedule import get_num_threads
 from ..kernels.cpu import step as _k
+from ..kernels.cpu.simd import VECTOR_BYTES
 
 
 #: Largest batch the fast path takes. Its kernels read each weight row once
-#: per call, in place, for blocks of 4 batch rows, on the calling thread;
-#: the general path packs the weights every call and splits the work over
-#: the workers. Two threads, eval mode, one step: the fast path was 1.5-3x
+#: per call, in place, for blocks of 4 batch rows (on the calling thread
+#: when these numbers were taken; see :data:`SPLIT_STEP_BYTES`); the
+#: general path packs the weights every call and splits the work over the
+#: workers. Two threads, eval mode, one step: the fast path was 1.5-3x
 #: faster at B = 16 and 32 (S3 LSTM float32: 118 µs against 381; S5, B =
 #: 16, H = 512: 771 against 2317) and faster or level at B = 64 (S4 LSTM
 #: float32 745 µs against 1320; GRU float64 1.65 ms against 1.62). Larger
 #: batches were not measured; they keep the threaded general path.
 STEP_MAX_BATCH = 64
+
+#: A step whose batch rows times the first layer's weight bytes reach this
+#: is split by hidden units over the workers (``functional/workers.py``):
+#: each part computes every gate row of its units for the whole batch, and
+#: their cell update, so the parts share nothing but the inputs, and each
+#: reads only its units' weights (in place, as one part would). Every value
+#: is the same however the units are split. Two threads against one, eval
+#: mode, in one process: LSTM float32 B = 64, I = 128, H = 256 (S4; 1.5 MB
+#: of weights) 0.65-0.73x the time, B = 16, H = 512 (S5) 0.55x; Elman RNN
+#: float32 S4 (0.4 MB) 0.70-0.77x; LSTM float64 at S3 (B = 32, H = 128,
+#: 0.65 MB) 0.81x, float32 there (0.33 MB) 0.80-0.96x and the GRU 1.01-1.12x,
+#: where a step takes ~100 µs and the hand-off to a worker 20-60 µs. Not the
+#: reset-before GRU, whose candidate reads r ⊙ h of every unit.
+SPLIT_STEP_BYTES = 1 << 24
+
+
+def _first(fn, args, out):
+    # the calling thread's part, whose kernel checks the inputs: keep its answer
+    out[0] = fn(*args)
 
 
 class StepPlan:
@@ -73,6 +97,15 @@ class StepPlan:
         self.n_parts = len(CELLS[kind].states)
         self.act = NONLINEARITIES[options.get("nonlinearity", "tanh")]
         self.reset_after = bool(options.get("reset_after", False))
+        # the kernel and its option argument, GRU and RNN
+        self.kernel = (_k.gru_step, self.reset_after) if kind == "gru" else (_k.rnn_step, self.act)
+        self.lanes = VECTOR_BYTES // np.dtype(self.dtype).itemsize
+        self.part_tables = {}
+        # the smallest batch whose steps are split by units (never for the
+        # reset-before GRU: see SPLIT_STEP_BYTES)
+        nbytes = sum(a.nbytes for a in layers[0][:2])
+        self.split_rows = (-(-SPLIT_STEP_BYTES // nbytes)
+                           if kind != "gru" or self.reset_after else STEP_MAX_BATCH + 1)
         # the state this plan returned last and its (L, B, H) parts: a state
         # passed back is recognised by identity and needs no checks
         self.last = (None, None)
@@ -129,23 +162,26 @@ class StepPlan:
             c = None if c is None else c.reshape(shape)
         # outputs per call: several threads may step one layer at once
         h_new = _empty(shape, dtype)
+        # every layer of a step split by units when the first is large enough
+        split = B >= self.split_rows
         if lstm:
             c_new = _empty(shape, dtype)
-            bad = _k.lstm_step(x, 0, 0, h, c, table, h_new, c_new)
+            bad = self._split(_k.lstm_step, (x, 0, 0, h, c), (h_new, c_new)) if split else \
+                _k.lstm_step(x, 0, 0, h, c, table, h_new, c_new)
             layer = 0
             while not bad and layer + 1 < n_layers:
                 layer += 1
-                bad = _k.lstm_step(h_new, (layer - 1) * B * H, layer, h, c, table, h_new, c_new)
+                args = (h_new, (layer - 1) * B * H, layer, h, c)
+                bad = self._split(_k.lstm_step, args, (h_new, c_new)) if split else \
+                    _k.lstm_step(*args, table, h_new, c_new)
             full = (h_new, c_new)
             new = full if layered else (h_new[0], c_new[0])
         else:
-            gru = self.kind == "gru"
+            kernel, option = self.kernel
             inp, xo = x, 0
             for layer in range(n_layers):
-                if gru:
-                    bad = _k.gru_step(inp, xo, layer, h, table, self.reset_after, h_new)
-                else:
-                    bad = _k.rnn_step(inp, xo, layer, h, table, self.act, h_new)
+                bad = self._split(kernel, (inp, xo, layer, h), (option, h_new)) if split else \
+                    kernel(inp, xo, layer, h, table, option, h_new)
                 if bad:
                     break
                 inp, xo = h_new, layer * B * H
@@ -155,6 +191,33 @@ class StepPlan:
             _refuse(bad, layer)
         self.last = (new, full)
         return h_new[-1], new
+
+    def _split(self, kernel, head, tail):
+        """One layer's kernel ``kernel(*head, table, *tail)`` split by units
+        over the workers (see :data:`SPLIT_STEP_BYTES`); returns its count of
+        non-finite inputs."""
+        parts = min(get_num_threads(), -(-self.H // self.lanes) // 2)
+        if parts < 2:
+            return kernel(*head, self.fixed[-1], *tail)
+        out = [0]
+
+        def part(p, n, counter):
+            args = (*head, self._tables(n)[p], *tail)
+            return (_first, (kernel, args, out)) if p == 0 else (kernel, args)
+
+        workers.run_parts(parts, part)
+        return out[0]
+
+    def _tables(self, n):
+        """Weight tables of the n parts of a split step (made once per n)."""
+        tables = self.part_tables.get(n)
+        if tables is None:
+            H, L = self.H, self.lanes
+            blocks = -(-H // L)
+            bounds = [blocks * p // n * L for p in range(n)] + [H]
+            tables = self.part_tables[n] = [_k.weight_table(self.layers, u0, u1)
+                                            for u0, u1 in zip(bounds, bounds[1:])]
+        return tables
 
 
 _empty = np.empty

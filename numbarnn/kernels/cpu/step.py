@@ -271,6 +271,7 @@ def _gates(px, xo, ph, ho, pwi, pwh, pbi, pbh, pg, pgh, pt, B, G, I, H, u0, u1, 
     # _dots_packed) once per call pattern, three times per dtype (~20 s of
     # a cold compile)
     zero = B - B
+    nG = G + zero   # G as a variable too: each literal gate count compiled _dots again
     nu = u1 - u0
     R = G * nu
     if B < 4:
@@ -283,8 +284,8 @@ def _gates(px, xo, ph, ho, pwi, pwh, pbi, pbh, pg, pgh, pt, B, G, I, H, u0, u1, 
                 _dots_one(pwi, r * I, I, px, xo + b * I, pg, b * R + g * nu, n, L)
                 _dots_one(pwh, r * H, H, ph, ho + b * H, pt, b * R + g * nu, n, L)
     else:
-        _dots(pwi, I, px, xo, I, B, pg, R, zero, G, H, u0, u1, L)
-        _dots(pwh, H, ph, ho, H, B, pt, R, zero, G, H, u0, u1, L)
+        _dots(pwi, I, px, xo, I, B, pg, R, zero, nG, H, u0, u1, L)
+        _dots(pwh, H, ph, ho, H, B, pt, R, zero, nG, H, u0, u1, L)
     # the sums in vectors of L units, the same additions in the same order
     # as the scalar tail's, so the same bits. One LSTM float32 step, timeit
     # best of 11, alternating processes: B = 32, H = 128 (S3) 84 -> 73-76

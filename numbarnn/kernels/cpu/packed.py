@@ -177,9 +177,19 @@ def pack_bias(b, cols, bp):
         bp[c] = b[r] if r >= 0 else 0.0
 
 
-@inline
-def _tile8(a, ai, lda, wp, wb, ks, K, L, bias, c, out, oi, ldo):
+# The register tiles are called functions (``_jit.helper``), not inlined by
+# numba: numba's inlining copies and re-types a function's IR at every call
+# site, and the tiles, at every call site of the product in the time loops,
+# were most of the engine's cold compile (every kernel, both dtypes: 163 s
+# before, 97 s after, minutes apart). LLVM inlines them back (the kernels'
+# machine code calls no tile) and every result keeps its bits (528 outputs:
+# all cells, both dtypes, S1/S2/S3/S6, one and two threads). A tile takes
+# its lane count from its pointer's dtype, not as an argument, so that its
+# offsets are constants in its own compile as well.
+@helper
+def _tile8(a, ai, lda, wp, wb, ks, K, bias, c, out, oi, ldo):
     # 8 rows × 2 vectors: 16 accumulators hide the FMA latency twice over
+    L = lanes_of(wp)
     W = 2 * L
     b0 = vload(bias, c)
     b1 = vload(bias, c + L)
@@ -246,9 +256,10 @@ def _tile8(a, ai, lda, wp, wb, ks, K, L, bias, c, out, oi, ldo):
     vstore(out, o + L, a71)
 
 
-@inline
-def _tile4(a, ai, lda, wp, wb, ks, K, L, bias, c, out, oi, ldo):
+@helper
+def _tile4(a, ai, lda, wp, wb, ks, K, bias, c, out, oi, ldo):
     # 4 rows × 2 vectors; per k: 2 loads, 4 broadcasts, 8 FMAs
+    L = lanes_of(wp)
     W = 2 * L
     b0 = vload(bias, c)
     b1 = vload(bias, c + L)
@@ -286,12 +297,13 @@ def _tile4(a, ai, lda, wp, wb, ks, K, L, bias, c, out, oi, ldo):
     vstore(out, o + L, a31)
 
 
-@inline
-def _tile1(a, ai, wp, wb, ks, K, L, bias, c, out, oi):
+@helper
+def _tile1(a, ai, wp, wb, ks, K, bias, c, out, oi):
     # one row × 2 vectors. Every output element is one chain of FMAs over k
     # starting from its bias, in every tile shape, so results do not depend
     # on how rows fall into tiles (a training and a chunked inference pass
     # give the same bits)
+    L = lanes_of(wp)
     W = 2 * L
     a0 = vload(bias, c)
     a1 = vload(bias, c + L)
@@ -303,10 +315,11 @@ def _tile1(a, ai, wp, wb, ks, K, L, bias, c, out, oi):
     vstore(out, oi + c + L, a1)
 
 
-@inline
-def _tile1x2(a, ai, wp, wb, K, L, bias, c, out, oi):
+@helper
+def _tile1x2(a, ai, wp, wb, K, bias, c, out, oi):
     # one row × two panels (4 vectors): four independent chains hide the FMA
     # latency that a single row's two chains would expose (B = 1)
+    L = lanes_of(wp)
     W = 2 * L
     wb2 = wb + K * W
     a0 = vload(bias, c)
@@ -325,10 +338,11 @@ def _tile1x2(a, ai, wp, wb, K, L, bias, c, out, oi):
     vstore(out, oi + c + W + L, a3)
 
 
-@inline
-def _tile1x4(a, ai, wp, wb, K, L, bias, c, out, oi):
+@helper
+def _tile1x4(a, ai, wp, wb, K, bias, c, out, oi):
     # one row × four panels (8 vectors): eight chains keep both FMA ports busy
     # at B = 1, where a 2-vector tile waits on FMA latency (S1 LSTM: 4 panels)
+    L = lanes_of(wp)
     W = 2 * L
     KW = K * W
     a0 = vload(bias, c)
@@ -361,12 +375,13 @@ def _tile1x4(a, ai, wp, wb, K, L, bias, c, out, oi):
     vstore(out, o + 3 * W + L, a7)
 
 
-@inline
-def _tile1_split(a, ai, wp, wb, K, L, bias, c, out, oi):
+@helper
+def _tile1_split(a, ai, wp, wb, K, bias, c, out, oi):
     # one row × 2 vectors with k split four ways (8 chains, summed at the end):
     # the backward product at B = 1 has one or two panels and a long K = G·H.
     # Its sums are in a different order from the other tiles', so only
     # products that always give a row the same tile use it (see product)
+    L = lanes_of(wp)
     W = 2 * L
     a0 = vload(bias, c)
     a1 = vload(bias, c + L)
@@ -437,24 +452,24 @@ def product(a, a0, lda, out, o0, ldo, rows, wp, p0, p1, K, bias, split, descendi
         p = p0 + p1 - 1 - i if descending else i
         wb = p * K * W
         for r in range(0, full8, 8):
-            _tile8(a, a0 + r * lda, lda, wp, wb, W, K, L, bias, p * W, out, o0 + r * ldo, ldo)
+            _tile8(a, a0 + r * lda, lda, wp, wb, W, K, bias, p * W, out, o0 + r * ldo, ldo)
         for r in range(full8, full, TILE_ROWS):
-            _tile4(a, a0 + r * lda, lda, wp, wb, W, K, L, bias, p * W, out, o0 + r * ldo, ldo)
+            _tile4(a, a0 + r * lda, lda, wp, wb, W, K, bias, p * W, out, o0 + r * ldo, ldo)
     for r in range(full, rows):
         p = p0
         if split:
             while p < p1:
-                _tile1_split(a, a0 + r * lda, wp, p * K * W, K, L, bias, p * W, out,
+                _tile1_split(a, a0 + r * lda, wp, p * K * W, K, bias, p * W, out,
                              o0 + r * ldo)
                 p += 1
         while p + 4 <= p1:
-            _tile1x4(a, a0 + r * lda, wp, p * K * W, K, L, bias, p * W, out, o0 + r * ldo)
+            _tile1x4(a, a0 + r * lda, wp, p * K * W, K, bias, p * W, out, o0 + r * ldo)
             p += 4
         while p + 2 <= p1:
-            _tile1x2(a, a0 + r * lda, wp, p * K * W, K, L, bias, p * W, out, o0 + r * ldo)
+            _tile1x2(a, a0 + r * lda, wp, p * K * W, K, bias, p * W, out, o0 + r * ldo)
             p += 2
         if p < p1:
-            _tile1(a, a0 + r * lda, wp, p * K * W, W, K, L, bias, p * W, out, o0 + r * ldo)
+            _tile1(a, a0 + r * lda, wp, p * K * W, W, K, bias, p * W, out, o0 + r * ldo)
 
 
 @inline
@@ -473,15 +488,15 @@ def product_rows_outside(a, a0, lda, out, o0, ldo, rows, wp, n_panels, K, bias):
     full4 = rows - rows % TILE_ROWS
     for r in range(0, full8, 8):
         for p in range(n_panels):
-            _tile8(a, a0 + r * lda, lda, wp, p * K * W, W, K, L, bias, p * W, out, o0 + r * ldo,
+            _tile8(a, a0 + r * lda, lda, wp, p * K * W, W, K, bias, p * W, out, o0 + r * ldo,
                    ldo)
     for r in range(full8, full4, TILE_ROWS):
         for p in range(n_panels):
-            _tile4(a, a0 + r * lda, lda, wp, p * K * W, W, K, L, bias, p * W, out, o0 + r * ldo,
+            _tile4(a, a0 + r * lda, lda, wp, p * K * W, W, K, bias, p * W, out, o0 + r * ldo,
                    ldo)
     for r in range(full4, rows):
         for p in range(n_panels):
-            _tile1(a, a0 + r * lda, wp, p * K * W, W, K, L, bias, p * W, out, o0 + r * ldo)
+            _tile1(a, a0 + r * lda, wp, p * K * W, W, K, bias, p * W, out, o0 + r * ldo)
 
 
 @inline
@@ -498,8 +513,7 @@ def block_panels(ub0, ub1, G):
 
 
 #: :func:`product` as a called function, for call sites that run it once per
-#: pass or chunk, where a call costs nothing: each inlined copy of the
-#: product added ~3-4 s to its kernel's cold compile.
+#: pass or chunk, where a call costs nothing.
 product_call = helper(product.py_func)
 
 
@@ -530,11 +544,11 @@ def product_strided(a, a0, lda, out, o0, ldo, rows, w, ks, p0, p1, K, bias):
     for p in range(p0, p1):
         wb = p * W
         for r in range(0, full8, 8):
-            _tile8(a, a0 + r * lda, lda, w, wb, ks, K, L, bias, p * W, out, o0 + r * ldo, ldo)
+            _tile8(a, a0 + r * lda, lda, w, wb, ks, K, bias, p * W, out, o0 + r * ldo, ldo)
         for r in range(full8, full, TILE_ROWS):
-            _tile4(a, a0 + r * lda, lda, w, wb, ks, K, L, bias, p * W, out, o0 + r * ldo, ldo)
+            _tile4(a, a0 + r * lda, lda, w, wb, ks, K, bias, p * W, out, o0 + r * ldo, ldo)
         for r in range(full, rows):
-            _tile1(a, a0 + r * lda, w, wb, ks, K, L, bias, p * W, out, o0 + r * ldo)
+            _tile1(a, a0 + r * lda, w, wb, ks, K, bias, p * W, out, o0 + r * ldo)
 
 
 @kernel

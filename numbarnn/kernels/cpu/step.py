@@ -258,8 +258,8 @@ def _finish(pw, wo, pv, vo, KL, K, acc, pout, o):
     store(pout, o, s)
 
 
-@inline
-def _gates(px, xo, ph, ho, pwi, pwh, pbi, pbh, pg, pgh, pt, B, G, I, H, u0, u1, gsplit, L):
+@helper
+def _gates(px, xo, ph, ho, pwi, pwh, pbi, pbh, pg, pgh, pt, B, G, I, H, u0, u1, gsplit):
     # for each batch row b, gate g < G and unit u0 <= u < u1, at column
     # g·nu + u − u0 (nu = u1 − u0) of g (B, G·nu): b_ih + w_ih x_b + b_hh +
     # w_hh h_b (weight row g·H + u); gates from ``gsplit`` keep the
@@ -267,11 +267,11 @@ def _gates(px, xo, ph, ho, pwi, pwh, pbi, pbh, pg, pgh, pt, B, G, I, H, u0, u1, 
     # GRU's candidate). ``pt`` is scratch for B × G·nu values. Every value is
     # the same whatever the unit range (a step split over workers by units
     # gives the bits of one computed whole)
-    # offsets as int64 variables: a literal 0 made numba compile _dots (and
-    # _dots_packed) once per call pattern, three times per dtype (~20 s of
-    # a cold compile)
+    # called, not inlined by numba, once per dtype: callers pass G and gsplit
+    # as np.int64 values, since each literal would compile it again (as a
+    # literal 0 offset did _dots, three times per dtype: ~20 s)
+    L = lanes_of(pg)
     zero = B - B
-    nG = G + zero   # G as a variable too: each literal gate count compiled _dots again
     nu = u1 - u0
     R = G * nu
     if B < 4:
@@ -284,8 +284,8 @@ def _gates(px, xo, ph, ho, pwi, pwh, pbi, pbh, pg, pgh, pt, B, G, I, H, u0, u1, 
                 _dots_one(pwi, r * I, I, px, xo + b * I, pg, b * R + g * nu, n, L)
                 _dots_one(pwh, r * H, H, ph, ho + b * H, pt, b * R + g * nu, n, L)
     else:
-        _dots(pwi, I, px, xo, I, B, pg, R, zero, nG, H, u0, u1, L)
-        _dots(pwh, H, ph, ho, H, B, pt, R, zero, nG, H, u0, u1, L)
+        _dots(pwi, I, px, xo, I, B, pg, R, zero, G, H, u0, u1, L)
+        _dots(pwh, H, ph, ho, H, B, pt, R, zero, G, H, u0, u1, L)
     # the sums in vectors of L units, the same additions in the same order
     # as the scalar tail's, so the same bits. One LSTM float32 step, timeit
     # best of 11, alternating processes: B = 32, H = 128 (S3) 84 -> 73-76
@@ -390,8 +390,8 @@ def lstm_step(x, xo, l, h, c, weights, h_new, c_new):
     g = np.empty(2 * B * R, h.dtype)   # the gates (B, 4·nu), then scratch
     pg = ptr(g)
     L = lanes_of(pg)
-    _gates(px, xo, ph, base, pwi, pwh, pbi, pbh, pg, pg, ptr(g[B * R:]), B, 4, I, H, u0, u1, 4,
-           L)
+    _gates(px, xo, ph, base, pwi, pwh, pbi, pbh, pg, pg, ptr(g[B * R:]), B, np.int64(4), I, H,
+           u0, u1, np.int64(4))
     for b in range(B):
         u = base + b * H
         o = b * R - u0
@@ -437,8 +437,8 @@ def gru_step(x, xo, l, h, weights, reset_after, h_new):
     if reset_after:
         # gates (B, 3·nu); the candidate's recurrent part apart, (B, nu)
         pgh = ptr(g[B * R:])
-        _gates(px, xo, ph, base, pwi, pwh, pbi, pbh, pg, pgh, ptr(g[2 * B * R:]), B, 3, I, H,
-               u0, u1, 2, L)
+        _gates(px, xo, ph, base, pwi, pwh, pbi, pbh, pg, pgh, ptr(g[2 * B * R:]), B,
+               np.int64(3), I, H, u0, u1, np.int64(2))
         for b in range(B):
             u = base + b * H
             o = b * R - u0
@@ -466,8 +466,8 @@ def gru_step(x, xo, l, h, weights, reset_after, h_new):
         prh, pa, ph2 = ptr(g[2 * B * Z:]), ptr(g[2 * B * Z + B * H:]), \
             ptr(g[2 * B * Z + 2 * B * H:])
         zero = B - B  # not a literal 0: see _gates
-        _gates(px, xo, ph, base, pwi, pwh, pbi, pbh, pg, pg, ptr(g[B * Z:]), B, 2, I, H, zero, H,
-               2, L)
+        _gates(px, xo, ph, base, pwi, pwh, pbi, pbh, pg, pg, ptr(g[B * Z:]), B, np.int64(2), I,
+               H, zero, H, np.int64(2))
         for b in range(B):
             u = base + b * H
             o = b * Z
@@ -506,9 +506,8 @@ def rnn_step(x, xo, l, h, weights, act, h_new):
     nu = u1 - u0
     g = np.empty(2 * B * nu, h.dtype)
     pg = ptr(g)
-    L = lanes_of(pg)
-    _gates(px, xo, ph, base, pwi, pwh, pbi, pbh, pg, pg, ptr(g[B * nu:]), B, 1, I, H, u0, u1, 1,
-           L)
+    _gates(px, xo, ph, base, pwi, pwh, pbi, pbh, pg, pg, ptr(g[B * nu:]), B, np.int64(1), I, H,
+           u0, u1, np.int64(1))
     for b in range(B):
         u = base + b * H
         o = b * nu - u0

@@ -177,15 +177,18 @@ def pack_bias(b, cols, bp):
         bp[c] = b[r] if r >= 0 else 0.0
 
 
-# The register tiles are called functions (``_jit.helper``), not inlined by
-# numba: numba's inlining copies and re-types a function's IR at every call
-# site, and the tiles, at every call site of the product in the time loops,
-# were most of the engine's cold compile (every kernel, both dtypes: 163 s
-# before, 97 s after, minutes apart). LLVM inlines them back (the kernels'
-# machine code calls no tile) and every result keeps its bits (528 outputs:
-# all cells, both dtypes, S1/S2/S3/S6, one and two threads). A tile takes
-# its lane count from its pointer's dtype, not as an argument, so that its
-# offsets are constants in its own compile as well.
+# The register tiles but one are called functions (``_jit.helper``), not
+# inlined by numba: numba's inlining copies and re-types a function's IR at
+# every call site, and the tiles, at every call site of the product in the
+# time loops, were most of the engine's cold compile (every kernel, both
+# dtypes: 163 s before, 97 s after, minutes apart). LLVM inlines them back
+# and every result keeps its bits (528 outputs: all cells, both dtypes,
+# S1/S2/S3/S6, one and two threads). The exception is _tile1x4, the B = 1
+# forward pass's tile: called, the S1 LSTM float32 forward took 6-7% longer
+# (in one process against the inlined code, three runs), inlined it is level
+# again, for ~10 s more of the cold compile. A tile takes its lane count
+# from its pointer's dtype, not as an argument, so that its offsets are
+# constants in its own compile as well.
 @helper
 def _tile8(a, ai, lda, wp, wb, ks, K, bias, c, out, oi, ldo):
     # 8 rows × 2 vectors: 16 accumulators hide the FMA latency twice over
@@ -338,7 +341,7 @@ def _tile1x2(a, ai, wp, wb, K, bias, c, out, oi):
     vstore(out, oi + c + W + L, a3)
 
 
-@helper
+@inline
 def _tile1x4(a, ai, wp, wb, K, bias, c, out, oi):
     # one row × four panels (8 vectors): eight chains keep both FMA ports busy
     # at B = 1, where a 2-vector tile waits on FMA latency (S1 LSTM: 4 panels)

@@ -180,15 +180,15 @@ def pack_bias(b, cols, bp):
 # The register tiles but one are called functions (``_jit.helper``), not
 # inlined by numba: numba's inlining copies and re-types a function's IR at
 # every call site, and the tiles, at every call site of the product in the
-# time loops, were most of the engine's cold compile (every kernel, both
-# dtypes: 163 s before, 97 s after, minutes apart). LLVM inlines them back
-# and every result keeps its bits (528 outputs: all cells, both dtypes,
-# S1/S2/S3/S6, one and two threads). The exception is _tile1x4, the B = 1
-# forward pass's tile: called, the S1 LSTM float32 forward took 6-7% longer
-# (in one process against the inlined code, three runs), inlined it is level
-# again, for ~10 s more of the cold compile. A tile takes its lane count
-# from its pointer's dtype, not as an argument, so that its offsets are
-# constants in its own compile as well.
+# time loops, were the largest share of the engine's cold compile (every
+# kernel, both dtypes: 163-175 s inlined, 92-100 s called, minutes apart).
+# LLVM inlines them back and every result keeps its bits (528 outputs: all
+# cells, both dtypes, S1/S2/S3/S6, one and two threads). The exception is
+# _tile1x4, the B = 1 forward pass's tile: called, the S1 LSTM float32
+# forward took 6-7% longer (in one process against the inlined code, three
+# runs); inlined it is level again, and the cold compile 100-124 s. A tile
+# takes its lane count from its pointer's dtype, not as an argument, so that
+# its offsets are constants in its own compile as well.
 @helper
 def _tile8(a, ai, lda, wp, wb, ks, K, bias, c, out, oi, ldo):
     # 8 rows × 2 vectors: 16 accumulators hide the FMA latency twice over

@@ -81,6 +81,29 @@ def test_non_finite_inputs_are_refused():
         layer.step(np.ones((1, 2)), np.full((1, 1, 4), np.inf))
 
 
+_CELLS = [(numbarnn.LSTM, {}), (numbarnn.GRU, {}), (numbarnn.GRU, {"reset_after": True}),
+          (numbarnn.RNN, {})]
+
+
+@pytest.mark.parametrize("cls, kw, where", [
+    (cls, kw, where) for cls, kw in _CELLS for where in ("x", "h of layer 2")]
+    + [(numbarnn.LSTM, {}, "c of layer 2")])
+def test_every_kernel_refuses_non_finite_inputs_of_any_layer(cls, kw, where):
+    # each step kernel checks its layer's state (and layer 0 the input x)
+    layer = cls(2, 4, num_layers=2, seed=0, **kw).eval()
+    lstm = cls is numbarnn.LSTM
+    x, h = np.ones((3, 2)), np.zeros((2, 3, 4))
+    c = np.zeros((2, 3, 4))
+    ok, _ = layer.step(x, (h, c) if lstm else h)
+    assert np.isfinite(ok).all()
+    if where == "x":
+        x[1, 0] = np.nan
+    else:
+        (h if where.startswith("h") else c)[1, 2, 3] = np.inf
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        layer.step(x, (h, c) if lstm else h)
+
+
 def test_batches_above_the_limit_take_the_general_path(monkeypatch):
     from numbarnn.nn import _fast_step
     layer = numbarnn.LSTM(5, 20, seed=0).eval()

@@ -327,6 +327,15 @@ def _count_nonfinite(p, start, n):
     return bad
 
 
+@inline
+def _nonfinite_inputs(px, xo, ph, base, B, H, I, l):
+    # non-finite values in layer l's h and, for layer 0, in the step's input
+    bad = _count_nonfinite(ph, base, B * H)
+    if l == 0:
+        bad += _count_nonfinite(px, xo, B * I)
+    return bad
+
+
 # Every kernel advances layer ``l`` of a stack: h, c and the outputs are
 # (L, B, H); the layer's input is ``x`` read flat from element ``xo`` (the
 # step's input (B, I) for layer 0, the layer below's new h after that), and
@@ -380,9 +389,7 @@ def lstm_step(x, xo, l, h, c, weights, h_new, c_new):
     px, ph, pc, pho, pco = ptr(x), ptr(h), ptr(c), ptr(h_new), ptr(c_new)
     base = l * B * H
     if u0 == 0:
-        bad = _count_nonfinite(ph, base, B * H) + _count_nonfinite(pc, base, B * H)
-        if l == 0:
-            bad += _count_nonfinite(px, xo, B * I)
+        bad = _nonfinite_inputs(px, xo, ph, base, B, H, I, l) + _count_nonfinite(pc, base, B * H)
         if bad:
             return bad
     nu = u1 - u0
@@ -424,9 +431,7 @@ def gru_step(x, xo, l, h, weights, reset_after, h_new):
     px, ph, pho = ptr(x), ptr(h), ptr(h_new)
     base = l * B * H
     if u0 == 0:
-        bad = _count_nonfinite(ph, base, B * H)
-        if l == 0:
-            bad += _count_nonfinite(px, xo, B * I)
+        bad = _nonfinite_inputs(px, xo, ph, base, B, H, I, l)
         if bad:
             return bad
     nu = u1 - u0
@@ -498,9 +503,7 @@ def rnn_step(x, xo, l, h, weights, act, h_new):
     px, ph, pho = ptr(x), ptr(h), ptr(h_new)
     base = l * B * H
     if u0 == 0:
-        bad = _count_nonfinite(ph, base, B * H)
-        if l == 0:
-            bad += _count_nonfinite(px, xo, B * I)
+        bad = _nonfinite_inputs(px, xo, ph, base, B, H, I, l)
         if bad:
             return bad
     nu = u1 - u0

@@ -3,6 +3,8 @@ the output: the input projection runs in chunks of bounded size.
 
 numpy reports its allocations to tracemalloc, so the peak of a forward pass
 is measured directly; the peak minus the output's size must not grow with T.
+The engine's buffer pool is off here: a pass would otherwise reuse what the
+one before it allocated, and allocate (so trace) nothing.
 """
 import tracemalloc
 
@@ -10,6 +12,14 @@ import numpy as np
 import pytest
 
 from helpers import KIND_PARAMS, rng_for
+
+from numbarnn.functional import buffers
+
+
+@pytest.fixture(autouse=True)
+def unpooled(monkeypatch):
+    monkeypatch.setattr(buffers, "POOL_BYTES", 0)
+    buffers.release()
 
 
 def peak_beyond_output(variant, T, training):

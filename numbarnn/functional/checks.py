@@ -6,6 +6,7 @@ here, before any kernel runs: an unchecked shape is memory corruption.
 import numpy as np
 
 from ..kernels.cpu.finite import all_finite
+from . import buffers
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _F32, _F64 = FLOAT_DTYPES
@@ -180,7 +181,7 @@ def work_steps(T, B, width, training):
 def grad_input(name, g, shape, dtype):
     """An incoming gradient (zeros when None), validated like any input."""
     if g is None:
-        return np.zeros(shape, dtype=dtype)
+        return buffers.zeros(shape, dtype)
     return as_array(name, g, shape, dtype, check_finite=True)
 
 
@@ -259,8 +260,8 @@ def start_backward(cache, dy, dh_n, cell, fn):
     dy = grad_input("dy", dy, (T, B, H), dtype)
     dh = grad_input("dh_n", dh_n, (B, H), dtype).copy()
     # C order whatever the weights' order: the kernels add into these
-    zeros = dict(dx=np.zeros(x.shape, dtype), dw_ih=np.zeros(cache.w_ih.shape, dtype),
-                 dw_hh=np.zeros(cache.w_hh.shape, dtype),
+    zeros = dict(dx=buffers.zeros(x.shape, dtype), dw_ih=buffers.zeros(cache.w_ih.shape, dtype),
+                 dw_hh=buffers.zeros(cache.w_hh.shape, dtype),
                  db_ih=np.zeros(cache.w_hh.shape[0], dtype),
                  db_hh=np.zeros(cache.w_hh.shape[0], dtype))
     return dy, dh, zeros

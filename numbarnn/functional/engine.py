@@ -23,6 +23,12 @@ Panels
     once per call and stay where they are for all T steps; a worker reads
     only its own panels, so its slice of W_hh stays in its core's cache.
 
+Buffers
+    Every large buffer a pass uses, including the arrays it returns, comes
+    from a pool (``functional/buffers.py``), which hands a buffer out again
+    once nothing made from it is alive: a loop of passes over the same
+    shapes reuses the same memory instead of faulting fresh pages in.
+
 The input projection of a chunk of steps is part of the worker's loop (its
 own columns), so a forward pass calls no BLAS at all; backward, the weight
 gradients and dx are three large GEMMs after the time loop.
@@ -31,16 +37,16 @@ Results do not depend on the number of parts: every output element is the
 same sequence of operations whichever worker computes it.
 """
 import functools
-import math
 import threading
 from collections import namedtuple
 
 import numpy as np
 
 from ..kernels.cpu import packed as _packed
-from ..kernels.cpu.simd import VECTOR_BYTES, address
+from ..kernels.cpu.simd import VECTOR_BYTES
 from ..kernels.cpu import packed_grads as _grads
 from . import workers
+from .buffers import empty, zeros  # noqa: F401 (the passes allocate through engine)
 from .schedule import get_num_threads
 
 #: Rows a batch share should have at least (a register tile's worth).
@@ -77,35 +83,6 @@ def row_groups(B):
 THREADED_STEP_WORK = 1 << 16
 
 Layout = namedtuple("Layout", "G H L n_blocks Hp Hq C cols units")
-
-#: Engine buffers start on a cache line: a 64-byte vector load that straddles
-#: two lines costs two (numpy's allocations are 16-byte aligned; the S3 LSTM
-#: forward ran 4.8 ms with aligned buffers and 5.5-7.5 ms without).
-ALIGN = 64
-#: Smaller buffers are not worth aligning: aligning one costs ~3 µs of
-#: Python (np.empty alone ~0.8), and a B = 1 pass allocates two dozen
-#: buffers; aligning them all made the S1 LSTM float32 fwd+bwd 4% slower.
-SMALL_BYTES = 1 << 14
-
-
-def empty(shape, dtype):
-    """``np.empty`` whose data starts on a 64-byte boundary."""
-    dtype = np.dtype(dtype)
-    n = math.prod(shape) if isinstance(shape, tuple) else int(shape)
-    n *= dtype.itemsize
-    if n < SMALL_BYTES:
-        return np.empty(shape, dtype)
-    buf = np.empty(n + ALIGN, np.uint8)
-    off = (-address(buf)) % ALIGN
-    return buf[off:off + n].view(dtype).reshape(shape)
-
-
-def zeros(shape, dtype):
-    """``np.zeros`` whose data starts on a 64-byte boundary."""
-    out = empty(shape, dtype)
-    out.fill(0)
-    return out
-
 
 def layout(G, H, dtype):
     """Unit blocks, padded sizes and the packed-column map for G gates × H units.
@@ -259,6 +236,12 @@ def plan_parts(B, lay):
     return plan(B, lay, VECTOR_BYTES // lay.L)[0]
 
 
+def unit_parts(B, lay):
+    """How many workers a pass split by units (``run(..., by_units=True)``)
+    asks for."""
+    return min(plan_parts(B, lay), max(1, lay.n_blocks // 2))
+
+
 def block_range(part, parts, lay):
     """Unit blocks ``ub0:ub1`` that ``part`` of ``parts`` owns: whole pairs,
     and the last part also an odd last block.
@@ -324,7 +307,7 @@ def run(fn, args, B, lay, steps=None, backward=False, by_units=None):
     """
     parts, units = plan(B, lay, VECTOR_BYTES // lay.L)
     if by_units:
-        parts, units = min(parts, max(1, lay.n_blocks // 2)), True
+        parts, units = unit_parts(B, lay), True
     span = () if steps is None else (0, steps)
     if units or parts <= 1:
         return workers.run_parts(parts, lambda part, n, counter: (
@@ -415,10 +398,13 @@ def weight_grads(dg, dgh, x, h0, y, w_ih, lay, out):
         wxc = np.empty((0, C), dtype)
     db_ih, db_hh = empty(C, dtype), empty(C, dtype)
     dxp = empty((TB, I if wxc.shape[0] else Ip), dtype)
+    # a panel of dg and a product's result for each worker
+    parts = unit_parts(B, lay)
     run(_grads.weight_grads_part,
         (dg, dgh, x, h0, y, empty((I, TB), dtype), empty((H, TB), dtype), wxt, wxc, lay.cols,
          out["dw_ih"], out["dw_hh"], db_ih, db_hh, dxp, zeros(max(C, Ip), dtype), lay.n_blocks,
-         dgh is dg), B, lay, by_units=True)
+         dgh is dg, empty((parts, TB * W), dtype), empty((parts, max(H, I) * W), dtype)),
+        B, lay, by_units=True)
     r = lay.cols[valid]
     out["db_ih"][r] += db_ih[valid]
     out["db_hh"][r] += db_hh[valid]

@@ -20,11 +20,10 @@ OpenBLAS did these products at ~135 GFLOP/s on two threads, but its threads
 keep spinning after a call and then competed with the next pass's workers
 (the S3 LSTM backward time loop ran 3x slower on two threads after it).
 """
-import numpy as np
 
 from ..._jit import inline, kernel
 from .packed import product_call, product_strided, strided_block
-from .simd import (atomic_add, barrier_wait, keep_alive, lanes_of, load, ptr, store, vfma, vload,
+from .simd import (atomic_add, barrier_wait, lanes_of, load, ptr, store, vfma, vload,
                    vstore, vstore_transposed, vsum, vzero)
 
 
@@ -86,7 +85,7 @@ def _transpose(src, so, n, ld, dst, TB, r0, r1, L):
 
 @kernel
 def weight_grads_part(dg, dgh, x, h0, y, xt, yt, wxt, wxc, cols, dw_ih, dw_hh, db_ih, db_hh,
-                      dxp, zb, n_blocks, shared, counter, ub0, ub1, b0, b1, parts):
+                      dxp, zb, n_blocks, shared, panels, tmps, counter, ub0, ub1, b0, b1, parts):
     """One worker's part (``b0:b1`` is the whole batch): its share of the
     transposes ``xt`` (I, TB) and ``yt`` (H, TB) that every worker reads
     (the T·B rows in proportion to the unit blocks ``ub0:ub1``), then,
@@ -106,6 +105,8 @@ def weight_grads_part(dg, dgh, x, h0, y, xt, yt, wxt, wxc, cols, dw_ih, dw_hh, d
     ``wxt`` is w_ih packed for dx = dg · w_ih (K = C, output columns the Ip
     padded inputs); ``zb`` zeros, at least max(C, Ip) long; ``n_blocks`` the unit blocks;
     ``shared``: ``dgh`` is ``dg`` (the bias gradients are then equal too).
+    ``panels`` (≥ parts, T·B·2L) and ``tmps`` (≥ parts, max(H, I)·2L) are
+    scratch, a row for each worker (rows handed out through counter[4]).
     If ``wxc`` (I, C) is not empty, dx comes from it instead: row i holds
     w_ih's column i in packed column order, and dx[r, i] is the dot product
     of row r of dg with it (then ``wxt`` is not read).
@@ -145,10 +146,12 @@ def weight_grads_part(dg, dgh, x, h0, y, xt, yt, wxt, wxc, cols, dw_ih, dw_hh, d
     # The bias gradients are the panel's column sums, taken while it is in
     # cache. Where dgh is dg (all but the reset-after GRU) one copy and one
     # sum serve both weights: the S4 LSTM float32 copied 2 × 26 MB a pass
-    panel = np.empty(TB * W, dg.dtype)
-    pp = ptr(panel)
-    tmp = np.empty(max(H, I) * W, dg.dtype)
-    pt = ptr(tmp)
+    # the scratch comes from the engine's pool: allocated here, each call's
+    # 1.3 MB panel of the LSTM's T = 10 000, B = 1 pass was fresh pages,
+    # ~300 page faults
+    row = atomic_add(pc, 4, 1)
+    pp = ptr(panels[row])
+    pt = ptr(tmps[row])
     pbi, pbh = ptr(db_ih), ptr(db_hh)
     n_panels = C // W
     while True:
@@ -186,5 +189,4 @@ def weight_grads_part(dg, dgh, x, h0, y, xt, yt, wxt, wxc, cols, dw_ih, dw_hh, d
                     for c in range(0, C, L):
                         acc = vfma(vload(pdg, r * C + c), vload(pwc, i * C + c), acc)
                     store(pdx, r * Ip + i, vsum(acc))
-    keep_alive(panel)
-    keep_alive(tmp)
+

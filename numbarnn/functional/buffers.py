@@ -50,25 +50,9 @@ _held = [0]
 _on = getattr(sys, "_is_gil_enabled", lambda: True)()
 
 
-#: Pooled buffers start at different offsets in their 4 KB page, stepping
-#: through the 64 cache lines of a page: the core takes a load for a
-#: dependent one when it matches an earlier store's address in its low 12
-#: bits (4K aliasing), and a pass streams through several buffers step by
-#: step. With every buffer at the same page offset, the B = 1 LSTM's
-#: forward pass (T = 1000, H = 32) took 4-5% longer than with its y at
-#: another offset (float32 and float64).
-PAGE = 4096
-_colour = [0]
-
-
-def _aligned(shape, dtype, nbytes, page=False):
-    if page:
-        raw = np.empty(nbytes + PAGE, np.uint8)
-        _colour[0] = (_colour[0] + 11) % (PAGE // ALIGN)   # 11: coprime to 64
-        off = (_colour[0] * ALIGN - address(raw)) % PAGE
-    else:
-        raw = np.empty(nbytes + ALIGN, np.uint8)
-        off = (-address(raw)) % ALIGN
+def _aligned(shape, dtype, nbytes):
+    raw = np.empty(nbytes + ALIGN, np.uint8)
+    off = (-address(raw)) % ALIGN
     return raw[off:off + nbytes].view(dtype).reshape(shape)
 
 
@@ -138,7 +122,7 @@ def empty(shape, dtype):
     nbytes = math.prod(dims) * dtype.itemsize
     if nbytes < SMALL_BYTES:
         return np.empty(dims, dtype)
-    a = _aligned(dims, dtype, nbytes, page=_on)
+    a = _aligned(dims, dtype, nbytes)
     if _on:
         with _lock:
             if _make_room(a.base.nbytes):

@@ -24,10 +24,11 @@ Panels
     only its own panels, so its slice of W_hh stays in its core's cache.
 
 Buffers
-    Every large buffer a pass uses, including the arrays it returns, comes
-    from a pool (``functional/buffers.py``), which hands a buffer out again
-    once nothing made from it is alive: a loop of passes over the same
-    shapes reuses the same memory instead of faulting fresh pages in.
+    Every large buffer a pass uses, including the caches and gradients it
+    returns (not y: see ``lstm.py``), comes from a pool
+    (``functional/buffers.py``), which hands a buffer out again once nothing
+    made from it is alive: a loop of passes over the same shapes reuses the
+    same memory instead of faulting fresh pages in.
 
 The input projection of a chunk of steps is part of the worker's loop (its
 own columns), so a forward pass calls no BLAS at all; backward, the weight

@@ -5,8 +5,9 @@ gate pre-activations of a chunk of steps, the gate gradients, the states it
 keeps for training). Freshly allocated, large blocks come from the
 operating system as untouched pages, and every page faults on first
 write: a fwd+bwd pass of an LSTM over 10 000 steps (B = 1, H = 16,
-float32) took 1 500 page faults and 6-10 ms a call, against 3.7-4.3 ms
-when the same memory was reused. So the engine's buffers come from a pool:
+float32, two threads) took 1 531 page faults and 5.2-5.4 ms a call, and
+3.2-3.3 ms without a fault once its buffers came from this pool
+(alternating processes). So the engine's buffers come from a pool:
 
 * a buffer is *free* when no array made from it is alive: the pool holds
   the only reference to it (its reference count says so: every view of an

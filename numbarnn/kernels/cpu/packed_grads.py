@@ -28,9 +28,9 @@ from .simd import (atomic_add, barrier_wait, lanes_of, load, ptr, store, vfma, v
 
 
 @inline
-def _copy_panel(src, C, c0, TB, pp, db):
+def _copy_panel(src, C, c0, TB, pp, db, d0):
     # columns c0 … c0 + 2L of src (TB, C) into pp (TB, 2L), and their sums
-    # (row by row, vector adds) into db[c0 …]
+    # (row by row, vector adds) into db[d0 … d0 + 2L]
     L = lanes_of(src)
     W = 2 * L
     s0 = vzero(src)
@@ -42,8 +42,17 @@ def _copy_panel(src, C, c0, TB, pp, db):
         vstore(pp, r * W + L, v1)
         s0 = s0 + v0
         s1 = s1 + v1
-    vstore(db, c0, s0)
-    vstore(db, c0 + L, s1)
+    vstore(db, d0, s0)
+    vstore(db, d0 + L, s1)
+
+
+@inline
+def _add_sums(db, d0, W, cols, c0, out):
+    # out[cols[c0 + c]] += db[d0 + c] for the panel's valid columns
+    for c in range(W):
+        r = cols[c0 + c]
+        if r >= 0:
+            out[r] += load(db, d0 + c)
 
 
 #: Rows of dx a worker takes at a time (~0.1 ms of work for the S4 LSTM).
@@ -93,8 +102,8 @@ def weight_grads_part(dg, dgh, x, h0, y, xt, yt, wxt, wxc, cols, dw_ih, dw_hh, d
     rows of ``dxp`` (TB, Ip), taken in turn with the other workers until
     none is left. A panel's weight gradients are added into ``dw_ih``
     (G·H, I) and ``dw_hh`` (G·H, H) at the rows ``cols`` names (−1:
-    padding, skipped), its bias gradients written to ``db_*`` (C,) in
-    packed order. ``counter`` is the call's (``workers.new_counter``):
+    padding, skipped), its bias gradients added into ``db_ih`` and
+    ``db_hh`` (G·H,) the same way. ``counter`` is the call's (``workers.new_counter``):
     element 0 for the barrier, 2 and 3 count the panels and row groups
     taken.
 
@@ -105,11 +114,12 @@ def weight_grads_part(dg, dgh, x, h0, y, xt, yt, wxt, wxc, cols, dw_ih, dw_hh, d
     ``wxt`` is w_ih packed for dx = dg · w_ih (K = C, output columns the Ip
     padded inputs); ``zb`` zeros, at least max(C, Ip) long; ``n_blocks`` the unit blocks;
     ``shared``: ``dgh`` is ``dg`` (the bias gradients are then equal too).
-    ``panels`` (≥ parts, T·B·2L) and ``tmps`` (≥ parts, max(H, I)·2L) are
-    scratch, a row for each worker (rows handed out through counter[4]).
+    ``panels`` (≥ parts, T·B·2L) and ``tmps`` (≥ parts, (max(H, I) + 1)·2L)
+    are scratch, a row for each worker (rows handed out through counter[4]).
     If ``wxc`` (I, C) is not empty, dx comes from it instead: row i holds
-    w_ih's column i in packed column order, and dx[r, i] is the dot product
-    of row r of dg with it (then ``wxt`` is not read).
+    w_ih's column i in packed column order, and the dot product of row r of
+    dg with it is *added* into ``dxp[r, i]`` (then ``wxt`` is not read, and
+    ``dxp`` is dx itself, (T·B, I)); with ``wxt`` the rows are written.
     """
     T, B, C = dg.shape
     I = x.shape[2]
@@ -152,21 +162,22 @@ def weight_grads_part(dg, dgh, x, h0, y, xt, yt, wxt, wxc, cols, dw_ih, dw_hh, d
     row = atomic_add(pc, 4, 1)
     pp = ptr(panels[row])
     pt = ptr(tmps[row])
-    pbi, pbh = ptr(db_ih), ptr(db_hh)
+    sums = max(H, I) * W    # where a panel's column sums go in tmp
     n_panels = C // W
     while True:
         p = atomic_add(pc, 2, 1)
         if p >= n_panels:
             break
-        _copy_panel(pdgh, C, p * W, TB, pp, pbh)
+        _copy_panel(pdgh, C, p * W, TB, pp, pt, sums)
+        _add_sums(pt, sums, W, cols, p * W, db_hh)
+        if shared:
+            _add_sums(pt, sums, W, cols, p * W, db_ih)
         if H > 0:
             product_strided(pyt, 0, TB, pt, 0, W, H, pp, W, 0, 1, TB, pzb)
             _add_transposed(pt, H, W, cols, p * W, dw_hh)
-        if shared:
-            vstore(pbi, p * W, vload(pbh, p * W))
-            vstore(pbi, p * W + L, vload(pbh, p * W + L))
-        else:
-            _copy_panel(pdg, C, p * W, TB, pp, pbi)
+        if not shared:
+            _copy_panel(pdg, C, p * W, TB, pp, pt, sums)
+            _add_sums(pt, sums, W, cols, p * W, db_ih)
         if I > 0:
             product_strided(pxt, 0, TB, pt, 0, W, I, pp, W, 0, 1, TB, pzb)
             _add_transposed(pt, I, W, cols, p * W, dw_ih)
@@ -188,5 +199,5 @@ def weight_grads_part(dg, dgh, x, h0, y, xt, yt, wxt, wxc, cols, dw_ih, dw_hh, d
                     acc = vload(pzb, 0)
                     for c in range(0, C, L):
                         acc = vfma(vload(pdg, r * C + c), vload(pwc, i * C + c), acc)
-                    store(pdx, r * Ip + i, vsum(acc))
+                    store(pdx, r * Ip + i, load(pdx, r * Ip + i) + vsum(acc))
 

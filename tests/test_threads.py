@@ -231,3 +231,49 @@ def test_set_num_threads_accepts_numpy_integers_and_caps():
         assert numbarnn.get_num_threads() == 4 * cores
     finally:
         numbarnn.set_num_threads(old)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork() is POSIX-only")
+def test_a_forked_child_runs_split_passes(forced_split, monkeypatch):
+    """A child made by fork() (multiprocessing's default start method on
+    Linux) has none of its parent's worker threads or thread pool; a child
+    that handed them a part waited forever. Both passes below use them in
+    the parent first: the engine's LSTM (split by batch rows) and the
+    projected LSTM (the thread pool)."""
+    import select
+    import signal
+    import warnings
+
+    from numbarnn.functional import engine, lstm_forward
+
+    monkeypatch.setattr(engine, "THREADED_STEP_WORK", 0)
+    numbarnn.set_num_threads(2)
+    x, w_ih, w_hh = _lstm_inputs(16, H=32)
+    w_hr = np.random.default_rng(7).standard_normal((8, 32)) * 0.3
+
+    def both():
+        return (lstm_forward(x, w_ih, w_hh).y,
+                lstm_forward(x, w_ih, w_hh[:, :8], w_hr=w_hr).y)
+
+    expected = both()
+    assert engine.plan_parts(16, engine.layout(4, 32, x.dtype)) == 2
+    r, w = os.pipe()
+    with warnings.catch_warnings():   # Python >= 3.12 warns of fork() with threads
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:   # the child: report, and leave without pytest's teardown
+        try:
+            ok = all(np.array_equal(a, b) for a, b in zip(both(), expected))
+            os.write(w, b"1" if ok else b"0")
+        finally:
+            os._exit(0)
+    os.close(w)
+    try:
+        ready, _, _ = select.select([r], [], [], 60)
+        if not ready:
+            os.kill(pid, signal.SIGKILL)
+        answer = os.read(r, 1) if ready else b"hung"
+    finally:
+        os.close(r)
+        os.waitpid(pid, 0)
+    assert answer == b"1", answer

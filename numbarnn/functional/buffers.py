@@ -25,6 +25,7 @@ counts are then not exact.
 """
 import collections
 import math
+import os
 import sys
 import threading
 
@@ -49,6 +50,17 @@ _lock = threading.Lock()
 _pool = collections.OrderedDict()   # (shape, dtype) → [aligned arrays], least recent first
 _held = [0]
 _on = getattr(sys, "_is_gil_enabled", lambda: True)()
+
+
+def _new_lock():
+    # after fork(), in the child: the lock may have been held by a parent
+    # thread that does not exist there
+    global _lock
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_lock)
 
 
 def _aligned(shape, dtype, nbytes):

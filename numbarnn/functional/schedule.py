@@ -44,6 +44,19 @@ _lock = threading.Lock()
 _state = {"threads": None, "pool": None, "blas": None, "held": 0, "saved": None}
 
 
+def _forget_pool():
+    # after fork(), in the child: the pool's threads do not exist there (a
+    # task submitted to it would wait forever), and the lock may have been
+    # held by a parent thread; the child makes its own when it needs them
+    global _lock
+    _lock = threading.Lock()
+    _state["pool"] = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
 def _default_threads():
     try:
         return len(os.sched_getaffinity(0))

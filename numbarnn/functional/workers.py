@@ -9,6 +9,9 @@ cap), hands each one its part, runs part 0 itself, and puts them back. Two
 user threads calling at once therefore never share a worker, and no part
 ever waits behind another call's part.
 
+A child process made by ``fork()`` forgets its parent's workers (they do
+not exist there) and starts its own.
+
 If a part raises (a kernel compiling for new types in a worker can fail),
 the call sets the abort flag its barrier watches, so the other parts stop
 waiting; the call then raises that error.
@@ -47,6 +50,21 @@ class _Worker:
                 counter[1] = 1  # abort: the other parts stop waiting at the barrier
             finally:
                 done.release()
+
+
+def _forget_workers():
+    # A child process made by fork() has only the thread that forked: the
+    # parent's workers do not exist there, and handing them a part would wait
+    # forever (multiprocessing's default start method on Linux does this).
+    # The child starts its own workers when it needs them.
+    global _lock
+    _lock = threading.Lock()
+    _idle.clear()
+    _alive[0] = 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_workers)
 
 
 def _acquire(n):

@@ -17,7 +17,8 @@ from numbarnn.functional import engine, workers
 from numbarnn.kernels.cpu import packed
 from numbarnn.kernels.cpu.simd import barrier_wait, lanes_of, ptr, vload, vstore_sums, vsum
 
-from helpers import DTYPE_PARAMS, VARIANT_PARAMS, VARIANTS, check_against_reference, rng_for
+from helpers import (DTYPE_PARAMS, VARIANT_PARAMS, VARIANTS, assert_all_close,
+                     check_against_reference, rng_for)
 
 
 @pytest.mark.parametrize("dtype", DTYPE_PARAMS)
@@ -463,3 +464,62 @@ def test_packing_takes_weights_in_any_layout(dtype):
         np.testing.assert_array_equal(engine.pack_rows(view, lay.cols, 20),
                                       engine.pack_rows(w, lay.cols, 20))
         np.testing.assert_array_equal(engine.pack_backward(view, lay), engine.pack_backward(w, lay))
+
+
+@pytest.mark.parametrize("B", [1, 3])
+@pytest.mark.parametrize("dtype", DTYPE_PARAMS)
+@pytest.mark.parametrize("variant", VARIANT_PARAMS)
+def test_weight_grads_following_the_loop_match_on_any_thread_count(variant, dtype, B,
+                                                                   monkeypatch):
+    # a long pass whose time loop runs on one worker computes its weight
+    # gradients in chunks of steps (here 5), on a second worker that follows
+    # the loop (two threads) or after the loop (one): the same bits, and the
+    # reference's numbers
+    T, I, H = 23, 3, 20
+    lay = engine.layout(variant.gates, H, dtype)
+    monkeypatch.setattr(engine, "FOLLOW_ROWS", 8)
+    monkeypatch.setattr(engine, "FOLLOW_VALUES", 5 * B * lay.C)
+    assert engine.follows(T, B, lay)
+    rng = rng_for("follow", variant.id, B, np.dtype(dtype).name)
+    inp = variant.make_inputs(rng, T, B, I, H, dtype)
+    cot = variant.make_cotangents(rng, T, B, H, dtype)
+    got = {}
+    for threads in (1, 2):
+        old = numbarnn.set_num_threads(threads)
+        try:
+            got[threads] = variant.forward_backward(inp, cot)[1]
+        finally:
+            numbarnn.set_num_threads(old)
+    for name, value in got[1].items():
+        if value is not None:
+            np.testing.assert_array_equal(got[2][name], value, err_msg=name)
+    assert_all_close(got[2], variant.ref_backward(inp, cot), dtype)
+
+
+def test_weight_grads_wait_for_the_loop(monkeypatch):
+    # long enough that the second worker starts while the loop still runs:
+    # a chunk taken before the loop finished its steps would read gate
+    # gradients not yet written (here stale NaN from the pool)
+    from numbarnn.functional import buffers
+
+    variant = [v for v in VARIANTS if v.kind == "lstm"][0]
+    T, B, I, H = 5000, 1, 2, 16
+    lay = engine.layout(4, H, np.float64)
+    monkeypatch.setattr(engine, "FOLLOW_VALUES", 20 * lay.C)
+    assert engine.follows(T, B, lay)
+    rng = rng_for("follow-wait")
+    inp = variant.make_inputs(rng, T, B, I, H)
+    cot = variant.make_cotangents(rng, T, B, H)
+    real = buffers.empty
+    monkeypatch.setattr(engine, "empty", lambda shape, dtype: _nan(real(shape, dtype)))
+    got = {}
+    for threads in (1, 2):
+        old = numbarnn.set_num_threads(threads)
+        try:
+            got[threads] = [variant.forward_backward(inp, cot)[1] for _ in range(3)]
+        finally:
+            numbarnn.set_num_threads(old)
+    for run in got[2]:
+        for name, value in got[1][0].items():
+            if value is not None:
+                np.testing.assert_array_equal(run[name], value, err_msg=name)

@@ -167,12 +167,12 @@ def _engine_backward(cache, dy, dh_n):
     if T and B:
         dg = engine.gate_grads(T, B, lay, dh.dtype)
         dgh = engine.gate_grads(T, B, lay, dh.dtype)
-        engine.run(_fk.gru_backward_steps,
-                   (engine.pack_backward(cache.w_hh, lay), engine.zeros(lay.Hq, dh.dtype),
-                    cache.gates_p, cache.aux_p, cache.hs_p, dy, dhp, carry, dg, dgh,
-                    engine.empty((B, lay.Hq), dh.dtype)), B, lay, T, backward=True)
         hs = cache.hs_p
-        engine.weight_grads(dg, dgh, cache.x, hs[0], hs[1:], cache.w_ih, lay, out)
+        engine.backward_pass(_fk.gru_backward_steps,
+                             (engine.pack_backward(cache.w_hh, lay),
+                              engine.zeros(lay.Hq, dh.dtype), cache.gates_p, cache.aux_p, hs, dy,
+                              dhp, carry, dg, dgh, engine.empty((B, lay.Hq), dh.dtype)), B, lay,
+                             T, (dg, dgh, cache.x, hs[0], hs[1:], cache.w_ih, out))
     else:
         dhp = carry
     return GRUGrads(out["dx"], dhp[:, :H].copy(), out["dw_ih"], out["dw_hh"],

@@ -248,11 +248,11 @@ def _engine_backward(cache, dy, dh_n, dc_n):
     dhp, dcp = engine.padded(dh, lay), engine.padded(dc, lay)
     if T and B:
         dg = engine.gate_grads(T, B, lay, dh.dtype)
-        engine.run(_fk.lstm_backward_steps,
-                   (engine.pack_backward(cache.w_hh, lay), engine.zeros(lay.Hq, dh.dtype),
-                    cache.gates_p, cache.cs_p, dy, dhp, dcp, dg,
-                    engine.empty((B, lay.Hq), dh.dtype)), B, lay, T, backward=True)
         hs = cache.hs_p
-        engine.weight_grads(dg, dg, cache.x, hs[0], hs[1:], cache.w_ih, lay, out)
+        engine.backward_pass(_fk.lstm_backward_steps,
+                             (engine.pack_backward(cache.w_hh, lay),
+                              engine.zeros(lay.Hq, dh.dtype), cache.gates_p, cache.cs_p, dy, dhp,
+                              dcp, dg, engine.empty((B, lay.Hq), dh.dtype)), B, lay, T,
+                             (dg, dg, cache.x, hs[0], hs[1:], cache.w_ih, out))
     return LSTMGrads(out["dx"], dhp[:, :H].copy(), dcp[:, :H].copy(), out["dw_ih"],
                      out["dw_hh"], *bias_grads(cache, out))

@@ -135,11 +135,11 @@ def _engine_backward(cache, dy, dh_n):
     dhp = engine.padded(dh, lay)
     if T and B:
         dg = engine.gate_grads(T, B, lay, dh.dtype)
-        engine.run(_fk.rnn_backward_steps,
-                   (engine.pack_backward(cache.w_hh, lay), engine.zeros(lay.Hq, dh.dtype),
-                    cache.hs_p, dy, dhp, dg, engine.empty((B, lay.Hq), dh.dtype), cache.act),
-                   B, lay, T, backward=True)
         hs = cache.hs_p
-        engine.weight_grads(dg, dg, cache.x, hs[0], hs[1:], cache.w_ih, lay, out)
+        engine.backward_pass(_fk.rnn_backward_steps,
+                             (engine.pack_backward(cache.w_hh, lay),
+                              engine.zeros(lay.Hq, dh.dtype), hs, dy, dhp, dg,
+                              engine.empty((B, lay.Hq), dh.dtype), cache.act), B, lay, T,
+                             (dg, dg, cache.x, hs[0], hs[1:], cache.w_ih, out))
     return RNNGrads(out["dx"], dhp[:, :H].copy(), out["dw_ih"], out["dw_hh"],
                     *bias_grads(cache, out))

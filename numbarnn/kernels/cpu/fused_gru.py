@@ -19,7 +19,8 @@ step): ``fused_gru_reset_before.py``.
 from ..._jit import kernel
 from .cell import gru_update, gru_update_backward, sigmoid, sigmoid_grad, tanh
 from .packed import block_panels, product, project_chunk
-from .simd import barrier_wait, lanes_of, load, ptr, store, vload, vstore
+from .simd import (atomic_load, barrier_wait, lanes_of, load, ptr, publish, store, vload,
+                   vstore)
 
 G = 3
 
@@ -95,6 +96,10 @@ def gru_backward_steps(wbp, zb, gates, aux, hs, dy, dh, carry, dg, dgh, S, count
     pw, pzb, pg, pa, phs = ptr(wbp), ptr(zb), ptr(gates), ptr(aux), ptr(hs)
     pdy, pdh, pcar, pdg, pdgh, pS = ptr(dy), ptr(dh), ptr(carry), ptr(dg), ptr(dgh), ptr(S)
     pcount = ptr(counter)
+    # steps per progress report for the weight gradients following this loop
+    # (engine.backward_pass; 0: none)
+    every = atomic_load(pcount, 6)
+    published = 0
     L = lanes_of(pdh)
     q0, q1 = block_panels(ub0, ub1, 1)  # output panels: 2L units each
     u0, u1 = ub0 * L, min(ub1 * L, H)
@@ -132,5 +137,6 @@ def gru_backward_steps(wbp, zb, gates, aux, hs, dy, dh, carry, dg, dgh, S, count
                 vstore(pdgh, k + L, daz)
                 vstore(pdgh, k + 2 * L, dan * r)
                 vstore(pcar, u, dhp)
+        published = publish(pcount, 5, tb - t, published, every, t == ta)
         if parts > 1:
             barrier_wait(pcount, parts, T - t)

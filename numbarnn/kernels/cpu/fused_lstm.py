@@ -39,7 +39,8 @@ vectors and writes this step's gate gradients for the worker's columns.
 from ..._jit import kernel
 from .cell import lstm_cell, lstm_cell_backward
 from .packed import block_panels, product, project_chunk
-from .simd import barrier_wait, lanes_of, load, ptr, store, vload, vstore
+from .simd import (atomic_load, barrier_wait, lanes_of, load, ptr, publish, store, vload,
+                   vstore)
 
 G = 4
 
@@ -128,6 +129,10 @@ def lstm_backward_steps(wbp, zb, gates, cs, dy, dh, dc, dg, S, counter, ub0, ub1
                                            ptr(dc), ptr(dg), ptr(S))
     pzb = ptr(zb)
     pcount = ptr(counter)
+    # steps per progress report for the weight gradients following this loop
+    # (engine.backward_pass; 0: none)
+    every = atomic_load(pcount, 6)
+    published = 0
     L = lanes_of(pdh)
     q0, q1 = block_panels(ub0, ub1, 1)  # output panels: 2L units each
     u0, u1 = ub0 * L, min(ub1 * L, H)
@@ -166,5 +171,6 @@ def lstm_backward_steps(wbp, zb, gates, cs, dy, dh, dc, dg, S, counter, ub0, ub1
                 vstore(pdg, k + 2 * L, dag)
                 vstore(pdg, k + 3 * L, dao)
                 vstore(pdc, u, dcp)
+        published = publish(pcount, 5, tb - t, published, every, t == ta)
         if parts > 1:
             barrier_wait(pcount, parts, T - t)

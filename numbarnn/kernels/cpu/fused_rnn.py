@@ -7,7 +7,8 @@ gate: ``h_t = φ(gx + S)``, φ by activation code (``kernels/cellmath.py``:
 from ..._jit import kernel
 from .cell import activation, activation_grad
 from .packed import block_panels, product, project_chunk
-from .simd import barrier_wait, lanes_of, load, ptr, store, vload, vstore
+from .simd import (atomic_load, barrier_wait, lanes_of, load, ptr, publish, store, vload,
+                   vstore)
 
 G = 1
 
@@ -68,6 +69,10 @@ def rnn_backward_steps(wbp, zb, hs, dy, dh, dg, S, act, counter, ub0, ub1, b0, b
     pw, pzb, phs, pdy, pdh, pdg, pS = ptr(wbp), ptr(zb), ptr(hs), ptr(dy), ptr(dh), ptr(dg), \
         ptr(S)
     pcount = ptr(counter)
+    # steps per progress report for the weight gradients following this loop
+    # (engine.backward_pass; 0: none)
+    every = atomic_load(pcount, 6)
+    published = 0
     L = lanes_of(pdh)
     q0, q1 = block_panels(ub0, ub1, G)  # output panels: 2L units each
     u0, u1 = ub0 * L, min(ub1 * L, H)
@@ -93,5 +98,6 @@ def rnn_backward_steps(wbp, zb, hs, dy, dh, dg, S, act, counter, ub0, ub1, b0, b
                 u = b * Hp + ub * L
                 h = vload(phs, (t + 1) * B * Hp + u)
                 vstore(pdg, (t * B + b) * C + ub * L, vload(pdh, u) * activation_grad(h, act))
+        published = publish(pcount, 5, tb - t, published, every, t == ta)
         if parts > 1:
             barrier_wait(pcount, parts, T - t)

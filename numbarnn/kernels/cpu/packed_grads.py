@@ -24,7 +24,7 @@ keep spinning after a call and then competed with the next pass's workers
 from ..._jit import inline, kernel
 from .packed import product_call, product_strided, strided_block
 from .simd import (atomic_add, barrier_wait, lanes_of, load, ptr, store, vfma, vload,
-                   vstore, vstore_transposed, vsum, vzero)
+                   vstore, vstore_transposed, vsum, vzero, wait_until)
 
 
 @inline
@@ -189,15 +189,77 @@ def weight_grads_part(dg, dgh, x, h0, y, xt, yt, wxt, wxc, cols, dw_ih, dw_hh, d
         ra = atomic_add(pc, 3, 1) * DX_ROWS
         if ra >= TB:
             break
-        rb = min(ra + DX_ROWS, TB)
-        if wxc.shape[0] == 0:
-            product_call(pdg, ra * C, C, pdx, ra * Ip, Ip, rb - ra, ptr(wxt), 0, Ip // W, C,
-                         pzb, False)
-        else:
-            for r in range(ra, rb):
-                for i in range(I):
-                    acc = vload(pzb, 0)
-                    for c in range(0, C, L):
-                        acc = vfma(vload(pdg, r * C + c), vload(pwc, i * C + c), acc)
-                    store(pdx, r * Ip + i, load(pdx, r * Ip + i) + vsum(acc))
+        _dx_rows(pdg, C, pdx, Ip, ra, min(ra + DX_ROWS, TB), wxt, wxc, pwc, I, pzb)
+
+
+@inline
+def _dx_rows(pdg, C, pdx, Ip, ra, rb, wxt, wxc, pwc, I, pzb):
+    # rows ra:rb of dx: written from the packed product, or added from the
+    # dot products with wxc
+    L = lanes_of(pdg)
+    if wxc.shape[0] == 0:
+        product_call(pdg, ra * C, C, pdx, ra * Ip, Ip, rb - ra, ptr(wxt), 0, Ip // (2 * L), C,
+                     pzb, False)
+    else:
+        for r in range(ra, rb):
+            for i in range(I):
+                acc = vload(pzb, 0)
+                for c in range(0, C, L):
+                    acc = vfma(vload(pdg, r * C + c), vload(pwc, i * C + c), acc)
+                store(pdx, r * Ip + i, load(pdx, r * Ip + i) + vsum(acc))
+
+
+@kernel
+def weight_grads_chunks(dg, dgh, x, h0, y, xt, yt, wxt, wxc, cols, dw_ih, dw_hh, db_ih, db_hh,
+                        dxp, zb, shared, panel, tmp, rows, counter, follow):
+    """What :func:`weight_grads_part` computes, on one worker, in chunks of
+    ``rows`` rows of T·B (whole steps) from the last row down.
+
+    For passes whose time loop runs on one worker: a second one runs this
+    alongside it (``follow``), taking each chunk as soon as the loop, which
+    writes dg from its last step down, has finished the chunk's steps
+    (``counter[5]`` counts them; the loop adds to it every ``counter[6]``
+    steps). Without ``follow`` it runs after the loop. A chunk is computed
+    the same way either way: each weight and bias gradient is the sum, chunk
+    after chunk from the last, of each chunk's products and column sums.
+    ``panel`` (≥ rows·2L) and ``tmp`` (≥ (max(H, I) + 1)·2L) are scratch;
+    the other arguments are :func:`weight_grads_part`'s.
+    """
+    T, B, C = dg.shape
+    I = x.shape[2]
+    H = dw_hh.shape[1]
+    ldh, ldy = h0.shape[1], y.shape[2]
+    TB = T * B
+    px, py, ph0, pxt, pyt = ptr(x), ptr(y), ptr(h0), ptr(xt), ptr(yt)
+    pdg, pdgh, pzb, pc = ptr(dg), ptr(dgh), ptr(zb), ptr(counter)
+    pp, pt, pdx, pwc = ptr(panel), ptr(tmp), ptr(dxp), ptr(wxc)
+    L = lanes_of(pdg)
+    W = 2 * L
+    Ip = dxp.shape[1]
+    sums = max(H, I) * W
+    r1 = TB
+    while r1 > 0:
+        r0 = max(0, r1 - rows)
+        if follow and not wait_until(pc, 5, T - r0 // B):
+            return
+        K = r1 - r0
+        _transpose(px, 0, I, I, pxt, TB, r0, r1, L)
+        _transpose(ph0, 0, H, ldh, pyt, TB, r0, min(r1, B), L)
+        _transpose(py, -B * ldy, H, ldy, pyt, TB, max(r0, B), r1, L)
+        for p in range(C // W):
+            _copy_panel(pdgh, C, r0 * C + p * W, K, pp, pt, sums)
+            _add_sums(pt, sums, W, cols, p * W, db_hh)
+            if shared:
+                _add_sums(pt, sums, W, cols, p * W, db_ih)
+            if H > 0:
+                product_strided(pyt, r0, TB, pt, 0, W, H, pp, W, 0, 1, K, pzb)
+                _add_transposed(pt, H, W, cols, p * W, dw_hh)
+            if not shared:
+                _copy_panel(pdg, C, r0 * C + p * W, K, pp, pt, sums)
+                _add_sums(pt, sums, W, cols, p * W, db_ih)
+            if I > 0:
+                product_strided(pxt, r0, TB, pt, 0, W, I, pp, W, 0, 1, K, pzb)
+                _add_transposed(pt, I, W, cols, p * W, dw_ih)
+        _dx_rows(pdg, C, pdx, Ip, r0, r1, wxt, wxc, pwc, I, pzb)
+        r1 = r0
 

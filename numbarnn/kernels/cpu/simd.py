@@ -618,13 +618,31 @@ def barrier_wait(counter, parties, generation):
     flag: once it is set (a part failed), nobody waits any more.
     """
     atomic_add(counter, 0, 1)
-    target = generation * parties
+    wait_until(counter, 0, generation * parties)
+
+
+@inline
+def wait_until(counter, i, target):
+    """Wait until ``counter[i]`` (an int64 pointer) reaches ``target``; False
+    if the abort flag ``counter[1]`` was set instead (a part failed)."""
     spins = 0
-    while atomic_load(counter, 0) < target:
+    while atomic_load(counter, i) < target:
         if atomic_load(counter, 1) != 0:
-            return
+            return False
         spin_pause()
         spins += 1
         if spins >= _SPINS_BEFORE_YIELD:
             sched_yield()
             spins = 0
+    return True
+
+
+@inline
+def publish(counter, i, done, published, every, last):
+    """Progress for a thread that follows this one: add ``done − published``
+    to ``counter[i]`` when ``every`` > 0 and ``done`` is a multiple of it
+    (or ``last``); returns the count published so far."""
+    if every > 0 and (done % every == 0 or last):
+        atomic_add(counter, i, done - published)
+        return done
+    return published

@@ -7,6 +7,7 @@ API and the plain-numpy oracle in ``tests/reference`` with the same inputs,
 so every test is written once and parametrized over ``VARIANTS``.
 """
 import dataclasses
+import threading
 import zlib
 import importlib
 
@@ -220,3 +221,12 @@ def check_against_reference(variant, shape, dtype, bias=True, state=True, tag=()
     assert_all_close(outs, variant.ref_forward(inp), dtype)
     assert_all_close(grads, variant.ref_backward(inp, cot), dtype)
     return inp, outs
+
+
+def run_in_threads(fn, n):
+    """Run ``fn(k)`` for k < n in n threads at once; return when all are done."""
+    threads = [threading.Thread(target=fn, args=(k,)) for k in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()

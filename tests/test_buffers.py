@@ -5,12 +5,10 @@ alive. These tests hold results, caches and views of them across later
 passes and check every number against the numpy reference: a buffer reused
 while busy would overwrite them.
 """
-import threading
-
 import numpy as np
 import pytest
 
-from helpers import VARIANT_PARAMS, assert_all_close, rng_for
+from helpers import VARIANT_PARAMS, assert_all_close, rng_for, run_in_threads
 
 from numbarnn.functional import buffers
 
@@ -104,11 +102,7 @@ def test_concurrent_passes_in_user_threads():
         except BaseException as exc:   # reported below, never lost
             errors.append(exc)
 
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_in_threads(work, 4)
     assert not errors, errors[:5]
 
 

@@ -2,14 +2,13 @@
 ``step`` and cell ``forward`` on the CPU against the general path and the
 numpy oracle, weights seen when edited in place or replaced, bad inputs
 refused, odd inputs handed to the general path."""
-import threading
 
 import numpy as np
 import pytest
 
 import numbarnn
 
-from helpers import DTYPE_PARAMS, TOL
+from helpers import DTYPE_PARAMS, TOL, run_in_threads
 
 LAYERS = [pytest.param(numbarnn.LSTM, {}, id="lstm"),
           pytest.param(numbarnn.GRU, {}, id="gru-before"),
@@ -149,11 +148,7 @@ def test_threads_stepping_one_layer():
         except BaseException as exc:  # reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_in_threads(run, 4)
     assert not errors
     for i in range(4):
         np.testing.assert_allclose(got[i], want[i], rtol=1e-12, atol=1e-14)

@@ -92,6 +92,29 @@ def _transpose(src, so, n, ld, dst, TB, r0, r1, L):
             store(dst, j * TB + i, load(src, so + i * ld + j))
 
 
+@inline
+def _panel_grads(pdg, pdgh, C, p, r0, K, pp, pt, pyt, pxt, TB, H, I, cols, dw_ih, dw_hh, db_ih,
+                 db_hh, shared, pzb):
+    # panel p's weight and bias gradients over rows r0 … r0 + K of T·B,
+    # added into dw_* and db_*: pp holds the panel's copy (K × 2L), pt its
+    # products, then its column sums (after max(H, I) rows of 2L)
+    W = 2 * lanes_of(pdg)
+    sums = max(H, I) * W
+    _copy_panel(pdgh, C, r0 * C + p * W, K, pp, pt, sums)
+    _add_sums(pt, sums, W, cols, p * W, db_hh)
+    if shared:
+        _add_sums(pt, sums, W, cols, p * W, db_ih)
+    if H > 0:
+        product_strided(pyt, r0, TB, pt, 0, W, H, pp, W, 0, 1, K, pzb)
+        _add_transposed(pt, H, W, cols, p * W, dw_hh)
+    if not shared:
+        _copy_panel(pdg, C, r0 * C + p * W, K, pp, pt, sums)
+        _add_sums(pt, sums, W, cols, p * W, db_ih)
+    if I > 0:
+        product_strided(pxt, r0, TB, pt, 0, W, I, pp, W, 0, 1, K, pzb)
+        _add_transposed(pt, I, W, cols, p * W, dw_ih)
+
+
 @kernel
 def weight_grads_part(dg, dgh, x, h0, y, xt, yt, wxt, wxc, cols, dw_ih, dw_hh, db_ih, db_hh,
                       dxp, zb, n_blocks, shared, panels, tmps, counter, ub0, ub1, b0, b1, parts):
@@ -162,25 +185,13 @@ def weight_grads_part(dg, dgh, x, h0, y, xt, yt, wxt, wxc, cols, dw_ih, dw_hh, d
     row = atomic_add(pc, 4, 1)
     pp = ptr(panels[row])
     pt = ptr(tmps[row])
-    sums = max(H, I) * W    # where a panel's column sums go in tmp
     n_panels = C // W
     while True:
         p = atomic_add(pc, 2, 1)
         if p >= n_panels:
             break
-        _copy_panel(pdgh, C, p * W, TB, pp, pt, sums)
-        _add_sums(pt, sums, W, cols, p * W, db_hh)
-        if shared:
-            _add_sums(pt, sums, W, cols, p * W, db_ih)
-        if H > 0:
-            product_strided(pyt, 0, TB, pt, 0, W, H, pp, W, 0, 1, TB, pzb)
-            _add_transposed(pt, H, W, cols, p * W, dw_hh)
-        if not shared:
-            _copy_panel(pdg, C, p * W, TB, pp, pt, sums)
-            _add_sums(pt, sums, W, cols, p * W, db_ih)
-        if I > 0:
-            product_strided(pxt, 0, TB, pt, 0, W, I, pp, W, 0, 1, TB, pzb)
-            _add_transposed(pt, I, W, cols, p * W, dw_ih)
+        _panel_grads(pdg, pdgh, C, p, 0, TB, pp, pt, pyt, pxt, TB, H, I, cols, dw_ih, dw_hh,
+                     db_ih, db_hh, shared, pzb)
     # 3. dx, DX_ROWS rows of T·B at a time: dg rows · w_ih packed
     Ip = dxp.shape[1]
     pdx = ptr(dxp)
@@ -236,30 +247,17 @@ def weight_grads_chunks(dg, dgh, x, h0, y, xt, yt, wxt, wxc, cols, dw_ih, dw_hh,
     L = lanes_of(pdg)
     W = 2 * L
     Ip = dxp.shape[1]
-    sums = max(H, I) * W
     r1 = TB
     while r1 > 0:
         r0 = max(0, r1 - rows)
         if follow and not wait_until(pc, 5, T - r0 // B):
             return
-        K = r1 - r0
         _transpose(px, 0, I, I, pxt, TB, r0, r1, L)
         _transpose(ph0, 0, H, ldh, pyt, TB, r0, min(r1, B), L)
         _transpose(py, -B * ldy, H, ldy, pyt, TB, max(r0, B), r1, L)
         for p in range(C // W):
-            _copy_panel(pdgh, C, r0 * C + p * W, K, pp, pt, sums)
-            _add_sums(pt, sums, W, cols, p * W, db_hh)
-            if shared:
-                _add_sums(pt, sums, W, cols, p * W, db_ih)
-            if H > 0:
-                product_strided(pyt, r0, TB, pt, 0, W, H, pp, W, 0, 1, K, pzb)
-                _add_transposed(pt, H, W, cols, p * W, dw_hh)
-            if not shared:
-                _copy_panel(pdg, C, r0 * C + p * W, K, pp, pt, sums)
-                _add_sums(pt, sums, W, cols, p * W, db_ih)
-            if I > 0:
-                product_strided(pxt, r0, TB, pt, 0, W, I, pp, W, 0, 1, K, pzb)
-                _add_transposed(pt, I, W, cols, p * W, dw_ih)
+            _panel_grads(pdg, pdgh, C, p, r0, r1 - r0, pp, pt, pyt, pxt, TB, H, I, cols, dw_ih,
+                         dw_hh, db_ih, db_hh, shared, pzb)
         _dx_rows(pdg, C, pdx, Ip, r0, r1, wxt, wxc, pwc, I, pzb)
         r1 = r0
 

@@ -49,7 +49,7 @@ from ..kernels.cpu import packed as _packed
 from ..kernels.cpu.simd import VECTOR_BYTES
 from ..kernels.cpu import packed_grads as _grads
 from . import workers
-from .buffers import empty, zeros  # noqa: F401 (the passes allocate through engine)
+from .buffers import empty, zeros  # the passes allocate through engine.empty/zeros
 from .schedule import get_num_threads
 
 #: Rows a batch share should have at least (a register tile's worth).
@@ -86,6 +86,7 @@ def row_groups(B):
 THREADED_STEP_WORK = 1 << 16
 
 Layout = namedtuple("Layout", "G H L n_blocks Hp Hq C cols units valid rows")
+
 
 def layout(G, H, dtype):
     """Unit blocks, padded sizes and the packed-column map for G gates × H units.
@@ -428,16 +429,15 @@ def backward_pass(fn, args, B, lay, T, grads):
     dg, dgh, x, h0, y, w_ih, out = grads
     steps = max(1, FOLLOW_VALUES // max(1, B * lay.C))
     gargs, finish = _grads_args(dg, dgh, x, h0, y, w_ih, lay, out, None, steps * B)
-    loop = (*args,)
 
     def job(part, parts, counter):
         if part:
             return _grads.weight_grads_chunks, (*gargs, counter, True)
-        counter[6] = steps if parts > 1 else 0
+        counter[6] = steps if parts > 1 else 0   # the loop reports its progress
+        loop = (*args, counter, 0, lay.n_blocks, 0, B, 0, T, 1)
         if parts > 1:
-            return fn, (*loop, counter, 0, lay.n_blocks, 0, B, 0, T, 1)
-        return _in_turn, (fn, (*loop, counter, 0, lay.n_blocks, 0, B, 0, T, 1),
-                          _grads.weight_grads_chunks, (*gargs, counter, False))
+            return fn, loop
+        return _in_turn, (fn, loop, _grads.weight_grads_chunks, (*gargs, counter, False))
 
     workers.run_parts(min(2, get_num_threads()), job)
     finish()

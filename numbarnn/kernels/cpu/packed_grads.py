@@ -126,9 +126,9 @@ def weight_grads_part(dg, dgh, x, h0, y, xt, yt, wxt, wxc, cols, dw_ih, dw_hh, d
     none is left. A panel's weight gradients are added into ``dw_ih``
     (G·H, I) and ``dw_hh`` (G·H, H) at the rows ``cols`` names (−1:
     padding, skipped), its bias gradients added into ``db_ih`` and
-    ``db_hh`` (G·H,) the same way. ``counter`` is the call's (``workers.new_counter``):
-    element 0 for the barrier, 2 and 3 count the panels and row groups
-    taken.
+    ``db_hh`` (G·H,) the same way. ``counter`` is the call's
+    (``workers.new_counter``): element 0 for the barrier, 2 and 3 count the
+    panels and row groups taken, 4 the scratch rows.
 
     ``h0`` (B, S) and ``y`` (T, B, S) are the states h_{−1} and h_0 …
     h_{T−1} in their first H columns (H = ``dw_hh.shape[1]``; S > H for the

@@ -240,10 +240,6 @@ def test_a_forked_child_runs_split_passes(forced_split, monkeypatch):
     that handed them a part waited forever. Both passes below use them in
     the parent first: the engine's LSTM (split by batch rows) and the
     projected LSTM (the thread pool)."""
-    import select
-    import signal
-    import warnings
-
     from numbarnn.functional import engine, lstm_forward
 
     monkeypatch.setattr(engine, "THREADED_STEP_WORK", 0)
@@ -257,14 +253,24 @@ def test_a_forked_child_runs_split_passes(forced_split, monkeypatch):
 
     expected = both()
     assert engine.plan_parts(16, engine.layout(4, 32, x.dtype)) == 2
+    assert _in_forked_child(lambda: all(np.array_equal(a, b)
+                                        for a, b in zip(both(), expected))) == b"1"
+
+
+def _in_forked_child(check):
+    """b"1" or b"0" as ``check()`` in a child made by fork() says, or b"hung"
+    when it does not answer within 60 s (the child is then killed)."""
+    import select
+    import signal
+    import warnings
+
     r, w = os.pipe()
     with warnings.catch_warnings():   # Python >= 3.12 warns of fork() with threads
         warnings.simplefilter("ignore", DeprecationWarning)
         pid = os.fork()
     if pid == 0:   # the child: report, and leave without pytest's teardown
         try:
-            ok = all(np.array_equal(a, b) for a, b in zip(both(), expected))
-            os.write(w, b"1" if ok else b"0")
+            os.write(w, b"1" if check() else b"0")
         finally:
             os._exit(0)
     os.close(w)
@@ -272,8 +278,18 @@ def test_a_forked_child_runs_split_passes(forced_split, monkeypatch):
         ready, _, _ = select.select([r], [], [], 60)
         if not ready:
             os.kill(pid, signal.SIGKILL)
-        answer = os.read(r, 1) if ready else b"hung"
+        return os.read(r, 1) if ready else b"hung"
     finally:
         os.close(r)
         os.waitpid(pid, 0)
-    assert answer == b"1", answer
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork() is POSIX-only")
+def test_a_forked_child_can_close_local_clusters():
+    """numbarnn.parallel's lock, held by the parent at the fork (as by a
+    thread starting a cluster), is a new one in the child."""
+    from numbarnn.parallel import _local, close_local_clusters
+
+    with _local._LOCK:
+        answer = _in_forked_child(lambda: close_local_clusters() is None)
+    assert answer == b"1"

@@ -26,6 +26,17 @@ STARTUP_S = 4.0
 DISPATCH_S = 0.2
 
 _LOCK = threading.Lock()
+
+
+def _new_lock():
+    # after fork(), in the child: a parent thread starting a cluster may have
+    # held the lock, and it does not exist there to release it
+    global _LOCK
+    _LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_lock)
 _CLUSTERS = {}  # n_workers -> (pid, cluster, client)
 _SECONDS_PER_ITEM = {}  # _key(...) -> last measured seconds per series
 #: Seconds that calls run in this process would have saved on a cluster, so far.

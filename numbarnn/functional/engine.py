@@ -245,7 +245,15 @@ def plan_parts(B, lay):
 
 def unit_parts(B, lay):
     """How many workers a pass split by units (``run(..., by_units=True)``)
-    asks for."""
+    asks for: a worker owns whole pairs of unit blocks.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numbarnn.functional.engine import layout, unit_parts
+    >>> unit_parts(1, layout(4, 32, np.float32))     # a B = 1 step is too small to share
+    1
+    """
     return min(plan_parts(B, lay), max(1, lay.n_blocks // 2))
 
 
@@ -407,7 +415,16 @@ FOLLOW_ROWS = 1 << 12
 def follows(T, B, lay):
     """Whether a backward pass's weight gradients follow its time loop in
     chunks (:func:`backward_pass`): long passes whose loop runs on one
-    worker, whatever the thread count (the chunks sum in their own order)."""
+    worker, whatever the thread count (the chunks sum in their own order).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numbarnn.functional.engine import follows, layout
+    >>> lay = layout(4, 16, np.float32)
+    >>> follows(10000, 1, lay), follows(1000, 1, lay)    # S6 follows, S1 does not
+    (True, False)
+    """
     return T * B >= FOLLOW_ROWS and B * lay.C * lay.H < THREADED_STEP_WORK
 
 

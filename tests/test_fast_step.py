@@ -107,17 +107,60 @@ def test_batches_above_the_limit_take_the_general_path(monkeypatch):
     from numbarnn.nn import _fast_step
     layer = numbarnn.LSTM(5, 20, seed=0).eval()
     x = np.random.default_rng(0).standard_normal((_fast_step.STEP_MAX_BATCH + 1, 5))
-    calls = []
-    real = _fast_step._k.lstm_step
-    monkeypatch.setattr(_fast_step._k, "lstm_step", lambda *a: calls.append(1) or real(*a))
+    taken = _record_fast_path(monkeypatch)
     wide, (h, c) = layer.step(x)
-    assert not calls                                 # the general path
+    assert taken == [False]                          # the general path
     halves = [layer.step(x[:16]), layer.step(x[16:32]), layer.step(x[32:])]
-    assert len(calls) == 3                           # the fast path
+    assert taken == [False, True, True, True]        # the fast path
     np.testing.assert_allclose(wide, np.concatenate([y for y, _ in halves]), rtol=1e-12,
                                atol=1e-14)
     np.testing.assert_allclose(c, np.concatenate([s[1] for _, s in halves], axis=1),
                                rtol=1e-12, atol=1e-14)
+
+
+def _record_fast_path(monkeypatch):
+    # a list of bools that grows by one per StepPlan.run: whether it answered
+    from numbarnn.nn import _fast_step
+    taken = []
+    real = _fast_step.StepPlan.run
+
+    def run(plan, *args, **kwargs):
+        out = real(plan, *args, **kwargs)
+        taken.append(out is not None)
+        return out
+
+    monkeypatch.setattr(_fast_step.StepPlan, "run", run)
+    return taken
+
+
+@pytest.mark.parametrize("cls, kw", LAYERS)
+def test_read_only_inputs_take_the_fast_path_and_unaligned_ones_the_general(cls, kw,
+                                                                            monkeypatch):
+    # the plan calls the kernels' compiled versions for writable aligned
+    # arrays directly (no dispatch): a read-only x or state is only read, so
+    # it gets the same bits there; an unaligned one is the general path's
+    layer = cls(3, 20, num_layers=2, seed=0, **kw).eval()
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3))
+    _, state = layer.step(x)
+    want, want_state = layer.step(x, state)
+    taken = _record_fast_path(monkeypatch)
+    frozen = [a.copy() for a in (x, *(state if isinstance(state, tuple) else (state,)))]
+    for a in frozen:
+        a.flags.writeable = False
+    got, got_state = layer.step(frozen[0], tuple(frozen[1:]) if len(frozen) == 3 else frozen[1])
+    assert taken == [True]
+    np.testing.assert_array_equal(got, want)
+    for a, b in zip(got_state if isinstance(got_state, tuple) else (got_state,),
+                    want_state if isinstance(want_state, tuple) else (want_state,)):
+        np.testing.assert_array_equal(a, b)
+    raw = np.zeros(x.nbytes + 1, np.uint8)
+    odd = raw[1:].view(np.float64).reshape(x.shape)  # one byte off: not aligned
+    odd[...] = x
+    assert not odd.flags.aligned
+    got, _ = layer.step(odd, state)
+    assert taken == [True, False]
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
 
 
 def test_odd_inputs_take_the_general_path():

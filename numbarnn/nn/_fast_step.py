@@ -6,7 +6,8 @@ functional API's validation, a time loop for T = 1) cost ~90 µs for an LSTM
 with H = 32. Here a :class:`StepPlan` validates the weights once and keeps
 them; each call checks only what can change between calls (the input's and
 the state's type, dtype, shape and layout, in a few attribute reads) and
-runs one kernel per layer (``kernels/cpu/step.py``) that also rejects
+runs one kernel per layer (``kernels/cpu/step.py``; its compiled version,
+called without numba's dispatch: see :func:`_compiled`) that also rejects
 non-finite inputs; a large step is split over the workers by hidden units
 (:data:`SPLIT_STEP_BYTES`). Anything unusual — other dtypes,
 non-contiguous arrays, lists, GPU arrays, training mode, projections —
@@ -19,6 +20,7 @@ values, which were finite-checked when the plan was made, not since.
 """
 import operator
 
+import numba
 import numpy as np
 
 from ..functional import workers
@@ -109,6 +111,10 @@ class StepPlan:
         # the state this plan returned last and its (L, B, H) parts: a state
         # passed back is recognised by identity and needs no checks
         self.last = (None, None)
+        # the kernels' compiled functions, called without numba's dispatch
+        # (see _compiled): for layer 0 (x is (B, I)) and the layers above
+        # (their input is the (L, B, H) output of the step)
+        self.calls = _compiled(self) if self.usable else (None, None)
         # what run reads on every call, in one attribute (~25 ns a look-up)
         self.fixed = (self.dtype, (self.I,), self.H, len(layers), self.n_parts == 2, self.table)
 
@@ -130,9 +136,10 @@ class StepPlan:
         dtype, tail, H, n_layers, lstm, table = self.fixed
         if table is None:   # weights the kernels cannot read in place
             return None
-        # x.shape[1:] == (I,) also says x is 2-D
-        if (type(x) is not np.ndarray or (x.dtype is not dtype and x.dtype != dtype)
-                or x.shape[1:] != tail or not x.flags.c_contiguous):
+        # x.shape[1:] == (I,) also says x is 2-D; the flags: C-contiguous
+        # and aligned, as the compiled kernels take them
+        if (type(x) is not _ndarray or (x.dtype is not dtype and x.dtype != dtype)
+                or x.shape[1:] != tail or x.flags.num & _C_ALIGNED != _C_ALIGNED):
             return None
         B = x.shape[0]
         if B > STEP_MAX_BATCH:
@@ -140,8 +147,8 @@ class StepPlan:
         shape = (n_layers, B, H) if layered else (B, H)
         last = self.last
         if state is None:
-            h = np.zeros(shape, dtype)
-            c = np.zeros(shape, dtype) if lstm else None
+            h = _zeros(shape, dtype)
+            c = _zeros(shape, dtype) if lstm else None
         elif state is last[0]:
             # this plan's own output (the usual streaming loop): known valid
             h, c = last[1]
@@ -164,27 +171,28 @@ class StepPlan:
         h_new = _empty(shape, dtype)
         # every layer of a step split by units when the first is large enough
         split = B >= self.split_rows
+        first, upper = self.calls
         if lstm:
             c_new = _empty(shape, dtype)
             bad = self._split(_k.lstm_step, (x, 0, 0, h, c), (h_new, c_new)) if split else \
-                _k.lstm_step(x, 0, 0, h, c, table, h_new, c_new)
+                first(x, 0, 0, h, c, table, h_new, c_new)
             layer = 0
             while not bad and layer + 1 < n_layers:
                 layer += 1
                 args = (h_new, (layer - 1) * B * H, layer, h, c)
                 bad = self._split(_k.lstm_step, args, (h_new, c_new)) if split else \
-                    _k.lstm_step(*args, table, h_new, c_new)
+                    upper(*args, table, h_new, c_new)
             full = (h_new, c_new)
             new = full if layered else (h_new[0], c_new[0])
         else:
             kernel, option = self.kernel
-            inp, xo = x, 0
+            inp, xo, call = x, 0, first
             for layer in range(n_layers):
                 bad = self._split(kernel, (inp, xo, layer, h), (option, h_new)) if split else \
-                    kernel(inp, xo, layer, h, table, option, h_new)
+                    call(inp, xo, layer, h, table, option, h_new)
                 if bad:
                     break
-                inp, xo = h_new, layer * B * H
+                inp, xo, call = h_new, layer * B * H, upper
             full = (h_new, None)
             new = h_new if layered else h_new[0]
         if bad:
@@ -220,14 +228,43 @@ class StepPlan:
         return tables
 
 
-_empty = np.empty
+_empty, _zeros, _ndarray = np.empty, np.zeros, np.ndarray
+
+#: numpy's C_CONTIGUOUS and ALIGNED flag bits (``ndarray.flags.num``): one
+#: attribute read for both
+_C_ALIGNED = 0x0001 | 0x0100
 
 
 def _fits(a, dtype, shape):
     # dtype identity first: numpy's builtin dtypes are singletons, and == on
     # two dtypes costs ~0.1 µs
-    return (type(a) is np.ndarray and (a.dtype is dtype or a.dtype == dtype)
-            and a.shape == shape and a.flags.c_contiguous)
+    return (type(a) is _ndarray and (a.dtype is dtype or a.dtype == dtype)
+            and a.shape == shape and a.flags.num & _C_ALIGNED == _C_ALIGNED)
+
+
+def _compiled(plan):
+    """The compiled step kernel of ``plan`` for layer 0 and for the layers
+    above (None for a one-layer plan), called directly.
+
+    numba's dispatcher works out the type of every argument on each call to
+    pick a compiled version (~0.25 µs of a ~4 µs B = 1 LSTM step, eight
+    arguments). ``run`` has already checked what those types depend on
+    (dtype, number of dimensions, C order, alignment), so the version is
+    known once here: compiled, or loaded from numba's cache, for writable
+    C-contiguous arrays of the plan's dtype. The versions only read x and
+    the state, so a read-only one is passed as it is.
+    """
+    dt = plan.dtype
+    x, s = np.zeros((1, plan.I), dt), np.zeros((1, 1, plan.H), dt)
+    if plan.n_parts == 2:   # h and c
+        kernel, tail = _k.lstm_step, (s, s, plan.table, s, s)
+    else:
+        kernel, tail = plan.kernel[0], (s, plan.table, plan.kernel[1], s)
+
+    def version(inp):
+        return kernel.compile(tuple(numba.typeof(a) for a in (inp, 0, 0, *tail)))
+
+    return version(x), version(s) if len(plan.layers) > 1 else None
 
 
 def _refuse(bad, layer):

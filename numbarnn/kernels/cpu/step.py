@@ -60,6 +60,16 @@ def _dots_one(pw, wo, K, pv, vo, pout, oo, rows, L):
     # each: 128 reductions of 4 shuffle levels; folded: 8 × 15 folds)
     KL = K - K % L
     r = 0
+    if KL == 0:
+        # K < L (a univariate input, I = 1): no chains to fold, only the
+        # scalar tails, started from _dot's zero
+        while r < rows:
+            s = vsum(vzero(pw))
+            for k in range(K):
+                s += load(pw, wo + r * K + k) * load(pv, vo + k)
+            store(pout, oo + r, s)
+            r += 1
+        return
     while r + 16 <= rows:
         w = wo + r * K
         vstore_sums(pout, oo + r, (

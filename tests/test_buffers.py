@@ -42,10 +42,21 @@ def test_a_buffer_is_reused_only_when_nothing_holds_it():
     assert not np.shares_memory(d, b)
 
 
-def test_small_buffers_are_plain_arrays():
+def test_small_buffers_are_plain_arrays(monkeypatch):
     before = buffers.pooled_bytes()[0]
     a = buffers.empty(buffers.SMALL_BYTES // 8 - 1, np.float64)
     assert a.base is None and buffers.pooled_bytes()[0] == before
+    # a request seen before takes the short way: still a new plain array
+    again = [buffers.empty(buffers.SMALL_BYTES // 8 - 1, np.float64) for _ in range(2)]
+    assert all(b.base is None and not np.shares_memory(a, b) for b in again)
+    assert not np.shares_memory(*again) and buffers.pooled_bytes()[0] == before
+    # the requests it remembers are bounded; a large one is never among them
+    monkeypatch.setattr(buffers, "_small", set())
+    monkeypatch.setattr(buffers, "_SMALL_KEYS", 3)
+    for n in range(1, 10):
+        assert buffers.empty((n, 2), np.float32).shape == (n, 2)
+    big = buffers.empty(buffers.SMALL_BYTES, np.uint8)
+    assert len(buffers._small) == 3 and big.base is not None
 
 
 @pytest.mark.parametrize("variant", VARIANT_PARAMS)

@@ -48,6 +48,11 @@ POOL_BYTES = 64 << 20
 
 _lock = threading.Lock()
 _pool = collections.OrderedDict()   # (shape, dtype) → [aligned arrays], least recent first
+# (shape, dtype) requests known to be below SMALL_BYTES: the next one is a
+# plain np.empty at once (~0.3 µs, against ~1.3 working it out again; a
+# B = 1 LSTM fwd+bwd makes about twenty). At most _SMALL_KEYS of them
+_small = set()
+_SMALL_KEYS = 1 << 12
 _held = [0]
 _on = getattr(sys, "_is_gil_enabled", lambda: True)()
 
@@ -124,6 +129,8 @@ def empty(shape, dtype):
     True
     """
     key = (shape, dtype)
+    if key in _small:
+        return np.empty(shape, dtype)
     if key in _pool:   # only large buffers are pooled: no lock for the small ones
         with _lock:
             for a in _pool.get(key, ()):
@@ -134,6 +141,8 @@ def empty(shape, dtype):
     dims = shape if isinstance(shape, tuple) else (int(shape),)
     nbytes = math.prod(dims) * dtype.itemsize
     if nbytes < SMALL_BYTES:
+        if len(_small) < _SMALL_KEYS:
+            _small.add(key)
         return np.empty(dims, dtype)
     a = _aligned(dims, dtype, nbytes)
     if _on:

@@ -133,8 +133,8 @@ class RNNBase(CellKind, Module):
             raise TypeError(f"{name} has dtype {a.dtype} but the layer is {self.dtype}: "
                             "convert it (numbarnn never casts silently) or build the layer "
                             "with another dtype")
-        want = "(" + ", ".join(str(s) if s is not None else "?" for s in shape) + ")"
         if a.ndim != len(shape) or any(s is not None and s != n for s, n in zip(shape, a.shape)):
+            want = "(" + ", ".join(str(s) if s is not None else "?" for s in shape) + ")"
             raise ValueError(f"{name} must have shape {want}, got {a.shape}")
         return a
 
@@ -167,20 +167,23 @@ class RNNBase(CellKind, Module):
                             f"{type(state).__name__}")
         return parts, tuple(state)
 
-    def _check_state(self, name, state, B, plan, allow_none_parts=False):
+    def _check_state(self, name, state, B, plan):
         """A list over (layer, direction) of state tuples (B, ·), sorted copies:
-        h is (B, P) with a projection, c (B, H)."""
+        h is (B, P) with a projection, c (B, H). An absent part is None
+        unless the batch is ragged: the functional API's own zeros, which it
+        does not scan for NaN (two arrays made and scanned here cost ~5 µs of
+        a ~300 µs T = 20, B = 1 LSTM forward + backward)."""
         n = self.num_layers * self.num_directions
         parts, state = self._state_parts(name, state)
         widths = (self._out_size, self.hidden_size)
         arrays = []
         for part, s, H in zip(parts, state, widths):
             if s is None:
-                arrays.append(np.zeros((n, B, H), self.dtype))
+                arrays.append(np.zeros((n, B, H), self.dtype) if plan.ragged else None)
             else:
                 a = self._check_array(f"{name} ({part})", s, (n, B, H))
                 arrays.append(plan.sort(a).copy() if plan.ragged else a.copy())
-        return [tuple(a[i] for a in arrays) for i in range(n)]
+        return [tuple(None if a is None else a[i] for a in arrays) for i in range(n)]
 
     def _device_state(self, name, state, B):
         """Like :meth:`_check_state` for a layer on the GPU (no ragged batches):
@@ -208,8 +211,13 @@ class RNNBase(CellKind, Module):
         return self.cell.pack_state(stacked)
 
     def _pack_state(self, per_direction, plan):
-        stacked = [plan.unsort(np.stack([s[j] for s in per_direction]))
-                   for j in range(len(per_direction[0]))]
+        # the parts are fresh arrays of the functional API's (or of the
+        # ragged path's): one (layer, direction) needs an axis, not a copy
+        if len(per_direction) == 1:
+            stacked = [plan.unsort(s[None]) for s in per_direction[0]]
+        else:
+            stacked = [plan.unsort(np.stack([s[j] for s in per_direction]))
+                       for j in range(len(per_direction[0]))]
         return self.cell.pack_state(stacked)
 
     def _dropout_mask(self, shape, plan):

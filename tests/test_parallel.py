@@ -1,4 +1,5 @@
-"""numbarnn.parallel on a real dask.distributed LocalCluster (no mocks).
+"""numbarnn.parallel on a real dask.distributed LocalCluster (no mocks; one
+test injects a failure into distributed's Client constructor).
 
 The module's cluster has two worker processes started here; one test kills
 a worker process in the middle of a fit (SIGKILL, as the OOM killer would)
@@ -20,6 +21,7 @@ distributed = pytest.importorskip("distributed")
 cloudpickle = pytest.importorskip("cloudpickle")
 
 from numbarnn import AutoRegressive, MarkovChain  # noqa: E402
+from numbarnn import parallel  # noqa: E402
 from numbarnn.parallel import (Results, SeriesResult, _local, clone,  # noqa: E402
                                close_local_clusters, fit_many, forecast_many,
                                log_likelihood_many)
@@ -169,6 +171,34 @@ def test_scheduler_address(client):
     fits = fit_many(AutoRegressive(order=1), _series(4), client=client.scheduler.address,
                     timeout=TIMEOUT)
     assert fits.ok
+
+
+def test_a_connection_that_meets_distributeds_race_is_tried_again(client, monkeypatch):
+    # distributed's Client raises a bare AssertionError when the scheduler's
+    # first reply carries a second message (a race in distributed); the
+    # first attempt here fails that way, the second connects
+    real, calls = distributed.Client, []
+
+    def flaky(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 1:
+            raise AssertionError
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(distributed, "Client", flaky)
+    fits = fit_many(AutoRegressive(order=1), _series(2), client=client.scheduler.address,
+                    timeout=TIMEOUT)
+    assert fits.ok and len(calls) == 2
+    calls.clear()
+    monkeypatch.setattr(distributed, "Client", lambda *a, **k: calls.append(a) or _fail())
+    with pytest.raises(AssertionError):      # not forever: the last failure comes out
+        fit_many(AutoRegressive(order=1), _series(2), client=client.scheduler.address,
+                 timeout=TIMEOUT)
+    assert len(calls) == parallel.CONNECT_ATTEMPTS
+
+
+def _fail():
+    raise AssertionError
 
 
 def test_unpicklable_exception_comes_back_as_text(client):

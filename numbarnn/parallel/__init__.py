@@ -96,11 +96,12 @@ CONNECT_ATTEMPTS = 3
 
 def _connect(distributed, address):
     # distributed's Client asserts that the scheduler's first reply is one
-    # message; when the scheduler sends this client something else within
-    # the same 2 ms batch (another client of the scheduler cancelling its
-    # keys, say), the reply holds two and the connection fails with a bare
-    # AssertionError (1 run in ~8 of this project's test suite, distributed
-    # 2026.8). A new connection does not meet the same moment: try again
+    # message; when the scheduler's batched stream (2 ms) carries something
+    # else for this client with it (most likely what happened when another
+    # client of the scheduler cancelled its keys at that moment), the reply
+    # holds two and the connection fails with a bare AssertionError (seen
+    # twice in this project's CI runs, distributed 2026.8). A new connection
+    # does not meet the same moment: try again
     for attempt in range(CONNECT_ATTEMPTS):
         try:
             return distributed.Client(address, set_as_default=False)

@@ -496,15 +496,17 @@ def test_weight_grads_following_the_loop_match_on_any_thread_count(variant, dtyp
     assert_all_close(got[2], variant.ref_backward(inp, cot), dtype)
 
 
-def test_weight_grads_wait_for_the_loop(monkeypatch):
+@pytest.mark.parametrize("variant", [v for v in VARIANT_PARAMS if v.id in ("lstm", "gru")])
+def test_weight_grads_wait_for_the_loop(variant, monkeypatch):
     # long enough that the second worker starts while the loop still runs:
     # a chunk taken before the loop finished its steps would read gate
-    # gradients not yet written (here stale NaN from the pool)
+    # gradients not yet written (here stale NaN from the pool). The
+    # reset-before GRU follows with two sets of weight gradients, one after
+    # the other
     from numbarnn.functional import buffers
 
-    variant = [v for v in VARIANTS if v.kind == "lstm"][0]
     T, B, I, H = 5000, 1, 2, 16
-    lay = engine.layout(4, H, np.float64)
+    lay = engine.layout(variant.gates, H, np.float64)
     monkeypatch.setattr(engine, "FOLLOW_VALUES", 20 * lay.C)
     assert engine.follows(T, B, lay)
     rng = rng_for("follow-wait")

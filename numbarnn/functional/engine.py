@@ -428,41 +428,51 @@ def follows(T, B, lay):
     return T * B >= FOLLOW_ROWS and B * lay.C * lay.H < THREADED_STEP_WORK
 
 
-def backward_pass(fn, args, B, lay, T, grads):
+def backward_pass(fn, args, B, lay, T, *grads):
     """The backward time loop ``fn(*args, …)`` (as :func:`run` calls it),
-    then the weight gradients of ``grads`` = (dg, dgh, x, h0, y, w_ih, out).
+    then the weight gradients of each set in ``grads``, a tuple of
+    :func:`weight_grads`'s arguments (dg, dgh, x, h0, y, w_ih, layout, out):
+    one for most cells, two for the reset-before GRU (its candidate's
+    recurrent rows multiply r ⊙ h).
 
     For a long pass whose loop runs on one worker (:func:`follows`), a
     second worker computes the weight gradients alongside it, chunk by
     chunk as the loop finishes their steps
-    (``packed_grads.weight_grads_chunks``); the loop runs first and the
-    chunks after it if no second worker is free. The results are the same
-    either way.
+    (``packed_grads.weight_grads_chunks``), one set after the other; the
+    loop runs first and the chunks after it if no second worker is free.
+    The results are the same either way.
     """
     if not follows(T, B, lay):
         run(fn, args, B, lay, T, backward=True)
-        weight_grads(*grads[:6], lay, grads[6])
+        for g in grads:
+            weight_grads(*g)
         return
-    dg, dgh, x, h0, y, w_ih, out = grads
     steps = max(1, FOLLOW_VALUES // max(1, B * lay.C))
-    gargs, finish = _grads_args(dg, dgh, x, h0, y, w_ih, lay, out, None, steps * B)
+    sets = [_grads_args(*g, None, steps * B) for g in grads]
+
+    def chunks(counter, follow):
+        # weight_grads_chunks of every set in turn, as _in_turn takes them
+        return tuple(x for gargs, _ in sets
+                     for x in (_grads.weight_grads_chunks, (*gargs, counter, follow)))
 
     def job(part, parts, counter):
         if part:
-            return _grads.weight_grads_chunks, (*gargs, counter, True)
+            return _in_turn, chunks(counter, True)
         counter[6] = steps if parts > 1 else 0   # the loop reports its progress
         loop = (*args, counter, 0, lay.n_blocks, 0, B, 0, T, 1)
         if parts > 1:
             return fn, loop
-        return _in_turn, (fn, loop, _grads.weight_grads_chunks, (*gargs, counter, False))
+        return _in_turn, (fn, loop, *chunks(counter, False))
 
     workers.run_parts(min(2, get_num_threads()), job)
-    finish()
+    for _, finish in sets:
+        finish()
 
 
-def _in_turn(f, fargs, g, gargs):
-    f(*fargs)
-    g(*gargs)
+def _in_turn(*calls):
+    # calls = (f, fargs, g, gargs, …): each in turn
+    for f, fargs in zip(calls[::2], calls[1::2]):
+        f(*fargs)
 
 
 def _grads_args(dg, dgh, x, h0, y, w_ih, lay, out, parts, rows=None):

@@ -172,7 +172,7 @@ def _engine_backward(cache, dy, dh_n):
                              (engine.pack_backward(cache.w_hh, lay),
                               engine.zeros(lay.Hq, dh.dtype), cache.gates_p, cache.aux_p, hs, dy,
                               dhp, carry, dg, dgh, engine.empty((B, lay.Hq), dh.dtype)), B, lay,
-                             T, (dg, dgh, cache.x, hs[0], hs[1:], cache.w_ih, out))
+                             T, (dg, dgh, cache.x, hs[0], hs[1:], cache.w_ih, lay, out))
     else:
         dhp = carry
     return GRUGrads(out["dx"], dhp[:, :H].copy(), out["dw_ih"], out["dw_hh"],
@@ -196,20 +196,20 @@ def _engine_backward_reset_before(cache, dy, dh_n):
         w_hh, w_ih = cache.w_hh, cache.w_ih
         dN = engine.gate_grads(T, B, lay_n, dtype)      # (T, B, Hq)
         dRZ = engine.gate_grads(T, B, lay_rz, dtype)    # (T, B, 2Hp)
-        engine.run(_fbk.gru_reset_before_backward_steps,
-                   (engine.pack_backward(w_hh[:2 * H], lay_rz),
-                    engine.pack_backward(w_hh[2 * H:], lay_n),
-                    engine.zeros(2 * Hp, dtype), cache.gates_p, cache.aux_p, cache.hs_p, dy, dhp,
-                    engine.empty((B, Hp), dtype), dN, dRZ, engine.empty((B, lay.Hq), dtype)),
-                   B, lay, T, backward=True)
         # the weight gradients of r, z (their rows multiply h_{t−1}) and of n
         # (its recurrent rows multiply r ⊙ h_{t−1}), each in its own layout
         # (the states and r ⊙ h are read in place, rows Hp apart)
         hs, rh = cache.hs_p, cache.aux_p
-        engine.weight_grads(dRZ, dRZ, cache.x, hs[0], hs[1:], w_ih[:2 * H], lay_rz,
-                            _rows(out, slice(0, 2 * H)))
-        engine.weight_grads(dN, dN, cache.x, rh[0], rh[1:], w_ih[2 * H:], lay_n,
-                            _rows(out, slice(2 * H, 3 * H)))
+        engine.backward_pass(_fbk.gru_reset_before_backward_steps,
+                             (engine.pack_backward(w_hh[:2 * H], lay_rz),
+                              engine.pack_backward(w_hh[2 * H:], lay_n),
+                              engine.zeros(2 * Hp, dtype), cache.gates_p, cache.aux_p,
+                              cache.hs_p, dy, dhp, engine.empty((B, Hp), dtype), dN, dRZ,
+                              engine.empty((B, lay.Hq), dtype)), B, lay, T,
+                             (dRZ, dRZ, cache.x, hs[0], hs[1:], w_ih[:2 * H], lay_rz,
+                              _rows(out, slice(0, 2 * H))),
+                             (dN, dN, cache.x, rh[0], rh[1:], w_ih[2 * H:], lay_n,
+                              _rows(out, slice(2 * H, 3 * H))))
     return GRUGrads(out["dx"], dhp[:, :H].copy(), out["dw_ih"], out["dw_hh"],
                     *bias_grads(cache, out))
 

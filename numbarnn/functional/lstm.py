@@ -253,6 +253,6 @@ def _engine_backward(cache, dy, dh_n, dc_n):
                              (engine.pack_backward(cache.w_hh, lay),
                               engine.zeros(lay.Hq, dh.dtype), cache.gates_p, cache.cs_p, dy, dhp,
                               dcp, dg, engine.empty((B, lay.Hq), dh.dtype)), B, lay, T,
-                             (dg, dg, cache.x, hs[0], hs[1:], cache.w_ih, out))
+                             (dg, dg, cache.x, hs[0], hs[1:], cache.w_ih, lay, out))
     return LSTMGrads(out["dx"], dhp[:, :H].copy(), dcp[:, :H].copy(), out["dw_ih"],
                      out["dw_hh"], *bias_grads(cache, out))

@@ -140,6 +140,6 @@ def _engine_backward(cache, dy, dh_n):
                              (engine.pack_backward(cache.w_hh, lay),
                               engine.zeros(lay.Hq, dh.dtype), hs, dy, dhp, dg,
                               engine.empty((B, lay.Hq), dh.dtype), cache.act), B, lay, T,
-                             (dg, dg, cache.x, hs[0], hs[1:], cache.w_ih, out))
+                             (dg, dg, cache.x, hs[0], hs[1:], cache.w_ih, lay, out))
     return RNNGrads(out["dx"], dhp[:, :H].copy(), out["dw_ih"], out["dw_hh"],
                     *bias_grads(cache, out))

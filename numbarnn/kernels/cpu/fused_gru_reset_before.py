@@ -29,7 +29,8 @@ up to whole panels; dN's padding columns are zeros).
 from ..._jit import kernel
 from .cell import gru_update, gru_update_backward, sigmoid, sigmoid_grad, tanh
 from .packed import block_panels, product, project_chunk
-from .simd import barrier_wait, lanes_of, load, ptr, store, vload, vstore
+from .simd import (atomic_load, barrier_wait, lanes_of, load, ptr, publish, store, vload,
+                   vstore)
 
 G = 3
 
@@ -132,6 +133,10 @@ def gru_reset_before_backward_steps(wrzT, wnT, zb, gates, aux, hs, dy, dh, carry
     prz, pn, pzb, pg, pa, phs = ptr(wrzT), ptr(wnT), ptr(zb), ptr(gates), ptr(aux), ptr(hs)
     pdy, pdh, pcar, pdN, pdRZ, pS = ptr(dy), ptr(dh), ptr(carry), ptr(dN), ptr(dRZ), ptr(S)
     pcount = ptr(counter)
+    # steps per progress report for the weight gradients following this loop
+    # (engine.backward_pass; 0: none)
+    every = atomic_load(pcount, 6)
+    published = 0
     L = lanes_of(pdh)
     q0, q1 = block_panels(ub0, ub1, 1)  # output panels: 2L units each
     u0, u1 = ub0 * L, min(ub1 * L, H)
@@ -176,3 +181,4 @@ def gru_reset_before_backward_steps(wrzT, wnT, zb, gates, aux, hs, dy, dh, carry
             for ub in range(ub0, ub1):
                 u = b * Hp + ub * L
                 vstore(pdh, u, vload(pcar, u) + vload(pS, b * Hq + ub * L))
+        published = publish(pcount, 5, tb - t, published, every, t == ta)

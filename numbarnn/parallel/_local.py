@@ -26,6 +26,11 @@ STARTUP_S = 4.0
 DISPATCH_S = 0.2
 
 _LOCK = threading.Lock()
+_CLUSTERS = {}  # n_workers -> (pid, cluster, client)
+_SECONDS_PER_ITEM = {}  # _key(...) -> last measured seconds per series
+#: Seconds that calls run in this process would have saved on a cluster, so far.
+_forgone = [0.0]
+_registered = False
 
 
 def _new_lock():
@@ -37,11 +42,6 @@ def _new_lock():
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_new_lock)
-_CLUSTERS = {}  # n_workers -> (pid, cluster, client)
-_SECONDS_PER_ITEM = {}  # _key(...) -> last measured seconds per series
-#: Seconds that calls run in this process would have saved on a cluster, so far.
-_forgone = [0.0]
-_registered = False
 
 
 def running_client():

@@ -6,6 +6,7 @@ bit, concurrent callers, and a failing part that must not hang the others.
 Real shapes only run threaded when the per-step work is large, so these
 tests lower the threshold to force workers on small, fast shapes.
 """
+import os
 import threading
 
 import numba
@@ -377,6 +378,69 @@ def test_capped_pool_runs_with_fewer_parts(monkeypatch):
     seen = []
     n = workers.run_parts(3, lambda p, parts, c: (seen.append, ((p, parts),)))
     assert n == 1 and seen == [(0, 1)]
+
+
+_linux_masks = pytest.mark.skipif(
+    workers._getcpu is None or len(os.sched_getaffinity(0)) < 2,
+    reason="thread CPU masks: Linux with at least two usable CPUs")
+
+
+_real_getaffinity = getattr(os, "sched_getaffinity", None)
+
+
+def _masks_seen(parts):
+    # each part's CPU mask, read by the thread that runs it (the tests fake
+    # what the caller reads)
+    seen = {}
+    workers.run_parts(parts, lambda p, n, c: (
+        lambda: seen.__setitem__(p, _real_getaffinity(0)), ()))
+    return seen
+
+
+@_linux_masks
+def test_workers_run_off_the_callers_cpu(monkeypatch):
+    # the caller's CPU is pinned (a fake one, so that the test does not move
+    # the thread running it): every worker may use the caller's CPUs but that
+    # one, and the caller's own mask stays as it was
+    allowed = os.sched_getaffinity(0)
+    cpu = max(allowed)
+    monkeypatch.setattr(workers, "_getcpu", lambda: cpu)
+    parts = min(len(allowed), 3)     # no more parts than CPUs
+    seen = _masks_seen(parts)
+    assert seen[0] == allowed
+    assert all(seen[p] == allowed - {cpu} for p in range(1, parts))
+    assert os.sched_getaffinity(0) == allowed
+
+
+@_linux_masks
+def test_worker_masks_follow_the_caller(monkeypatch):
+    # a caller that may use fewer CPUs hands its workers its own set (minus
+    # its CPU); one that may use a single CPU leaves the workers' masks alone
+    allowed = os.sched_getaffinity(0)
+    two = set(sorted(allowed)[:2])
+    monkeypatch.setattr(workers, "_getcpu", lambda: min(two))
+    monkeypatch.setattr(workers.os, "sched_getaffinity", lambda pid: set(two))
+    assert _masks_seen(2)[1] == two - {min(two)}
+    before = _masks_seen(2)[1]
+    monkeypatch.setattr(workers.os, "sched_getaffinity", lambda pid: {min(two)})
+    assert _masks_seen(2)[1] == before
+    # more parts than CPUs: the workers may use all of the caller's CPUs
+    monkeypatch.setattr(workers.os, "sched_getaffinity", lambda pid: set(two))
+    seen = _masks_seen(3)
+    assert seen[1] == seen[2] == two
+
+
+def test_parts_run_where_cpu_masks_cannot_be_set(monkeypatch):
+    # a sandbox that refuses sched_setaffinity: the parts still run
+    def refuse(*args):
+        raise PermissionError("not here")
+
+    monkeypatch.setattr(workers, "_getcpu", lambda: 0)
+    monkeypatch.setattr(workers.os, "sched_setaffinity", refuse, raising=False)
+    monkeypatch.setattr(workers.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    seen = []
+    assert workers.run_parts(2, lambda p, n, c: (seen.append, (p,))) == 2
+    assert sorted(seen) == [0, 1]
 
 
 @pytest.mark.parametrize("variant", VARIANT_PARAMS)

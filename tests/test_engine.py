@@ -415,19 +415,20 @@ def test_workers_run_off_the_callers_cpu(monkeypatch):
 @_linux_masks
 def test_worker_masks_follow_the_caller(monkeypatch):
     # a caller that may use fewer CPUs hands its workers its own set (minus
-    # its CPU); one that may use a single CPU leaves the workers' masks alone
+    # its CPU)
     allowed = os.sched_getaffinity(0)
     two = set(sorted(allowed)[:2])
     monkeypatch.setattr(workers, "_getcpu", lambda: min(two))
     monkeypatch.setattr(workers.os, "sched_getaffinity", lambda pid: set(two))
     assert _masks_seen(2)[1] == two - {min(two)}
-    before = _masks_seen(2)[1]
-    monkeypatch.setattr(workers.os, "sched_getaffinity", lambda pid: {min(two)})
-    assert _masks_seen(2)[1] == before
     # more parts than CPUs: the workers may use all of the caller's CPUs
-    monkeypatch.setattr(workers.os, "sched_getaffinity", lambda pid: set(two))
     seen = _masks_seen(3)
     assert seen[1] == seen[2] == two
+    # a caller held to one CPU holds its workers there (the other CPU
+    # this time, so that the test sees the mask move)
+    monkeypatch.setattr(workers, "_getcpu", lambda: max(two))
+    monkeypatch.setattr(workers.os, "sched_getaffinity", lambda pid: {max(two)})
+    assert _masks_seen(2)[1] == {max(two)}
 
 
 def test_parts_run_where_cpu_masks_cannot_be_set(monkeypatch):

@@ -99,19 +99,18 @@ def _place(workers):
     one thread (5.6–6.4 ms), and the load balancer took tens of ms to move
     one of them. With the workers kept off the caller's CPU: 3.6 ms median
     (p90 3.8–3.9 against 6.4–6.5, 120 calls each after such pauses), and no
-    call found both on one CPU. The caller's own mask is left as it is; where
-    the caller may use one CPU only, or the masks cannot be set, nothing
-    changes. With more parts than the caller's CPUs the workers may use all
-    of them: kept off one CPU they would crowd the others (a pass split by
-    hidden units waits at every step for the slowest part).
+    call found both on one CPU. The caller's own mask is left as it is, and
+    where the masks cannot be set nothing changes. With as many workers as
+    the caller has CPUs, or more, the workers may use all of them: kept off
+    one CPU they would crowd the others (a pass split by hidden units waits
+    at every step for the slowest part); a caller held to one CPU thus
+    holds its workers there too.
     """
     if _getcpu is None:
         return
     try:
         allowed = os.sched_getaffinity(0)
         others = allowed - {_getcpu()}
-        if not others:
-            return
         if len(workers) >= len(allowed):
             others = allowed
         for w in workers:

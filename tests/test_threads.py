@@ -207,6 +207,29 @@ def test_split_pass_leaves_numpys_blas_alone(forced_split):
         assert n == (2 if path in others else 1), path
 
 
+@pytest.mark.skipif(schedule.workers._getcpu is None or len(os.sched_getaffinity(0)) < 2,
+                    reason="thread CPU masks: Linux with at least two usable CPUs")
+def test_shares_run_off_the_callers_cpu(monkeypatch):
+    # the pool's threads take the CPUs the engine's workers would get: the
+    # caller's set without the caller's CPU (faked, so that the test does not
+    # move the thread running it); the caller's own mask stays as it was
+    allowed = os.sched_getaffinity(0)
+    cpu = max(allowed)
+    monkeypatch.setattr(schedule.workers, "_getcpu", lambda: cpu)
+    seen = {}
+    with schedule.Schedule(2) as run:
+        run(lambda part, parts: seen.__setitem__(part, os.sched_getaffinity(0)))
+    assert seen == {0: allowed, 1: allowed - {cpu}}
+    # a caller with two CPUs and three shares: the pool's two may use both
+    two = set(sorted(allowed)[:2])
+    monkeypatch.setattr(schedule.workers, "_getcpu", lambda: min(two))
+    real = os.sched_getaffinity
+    monkeypatch.setattr(schedule.workers.os, "sched_getaffinity", lambda pid: set(two))
+    with schedule.Schedule(3) as run:
+        run(lambda part, parts: seen.__setitem__(part, real(0)))
+    assert seen[1] == seen[2] == two
+
+
 @pytest.mark.parametrize("bad", [2.7, "3", True, np.True_, None, 3.0, np.float64(2)])
 def test_set_num_threads_rejects_non_integers(bad):
     """Item 9: only integers; bools are not integers here."""

@@ -89,6 +89,30 @@ def _sched_getcpu():
 _getcpu = _sched_getcpu() if hasattr(os, "sched_setaffinity") else None
 
 
+def worker_cpus(n):
+    """The CPUs that ``n`` helper threads of the calling thread may use, or
+    None to leave their masks alone (not Linux, or no mask to read).
+
+    Every CPU the calling thread may use but the one it is on; all of them
+    when there are as many helpers as those CPUs, or more (see
+    :func:`_place`).
+
+    Examples
+    --------
+    >>> from numbarnn.functional.workers import worker_cpus
+    >>> cpus = worker_cpus(1)
+    >>> cpus is None or len(cpus) >= 1
+    True
+    """
+    if _getcpu is None:
+        return None
+    try:
+        allowed = os.sched_getaffinity(0)
+    except OSError:
+        return None
+    return set(allowed) if n >= len(allowed) else allowed - {_getcpu()}
+
+
 def _place(workers):
     """Let ``workers`` run on any CPU the calling thread may use but its own.
 
@@ -106,19 +130,34 @@ def _place(workers):
     at every step for the slowest part); a caller held to one CPU thus
     holds its workers there too.
     """
-    if _getcpu is None:
+    cpus = worker_cpus(len(workers))
+    if cpus is None:
         return
     try:
-        allowed = os.sched_getaffinity(0)
-        others = allowed - {_getcpu()}
-        if len(workers) >= len(allowed):
-            others = allowed
         for w in workers:
-            if w.mask != others:  # the same as last time: no system call
-                w.mask = None     # unknown until the call succeeds
-                os.sched_setaffinity(w.thread.native_id, others)
-                w.mask = others
+            if w.mask != cpus:  # the same as last time: no system call
+                w.mask = None   # unknown until the call succeeds
+                os.sched_setaffinity(w.thread.native_id, cpus)
+                w.mask = cpus
     except OSError:  # a cpuset or a sandbox that forbids it: leave the masks
+        pass
+
+
+_held = threading.local()
+
+
+def hold_to(cpus):
+    """Allow the calling thread the CPUs ``cpus`` (None: leave its mask).
+
+    For the threads of ``schedule.py``'s pool, which set their own mask at
+    the start of a share, as :func:`_place` sets the workers'.
+    """
+    if cpus is None or getattr(_held, "cpus", None) == cpus:
+        return
+    try:
+        os.sched_setaffinity(0, cpus)
+        _held.cpus = cpus
+    except OSError:
         pass
 
 

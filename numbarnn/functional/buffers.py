@@ -108,7 +108,8 @@ def _drop_free(key, more=lambda: True):
 
 def empty(shape, dtype):
     """``np.empty`` whose data starts on a 64-byte boundary, reusing a pooled
-    buffer when one of this shape and dtype is free.
+    buffer when one of this shape and dtype is free; below
+    :data:`SMALL_BYTES`, a plain ``np.empty`` (neither aligned nor pooled).
 
     Like ``np.empty`` the contents are arbitrary: what an earlier pass left
     there.

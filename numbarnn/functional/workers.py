@@ -20,7 +20,8 @@ Measured on the project machine: handing a part to a waiting worker and
 collecting it costs ~15–30 µs per call; the barrier ~0.2 µs per step.
 
 Before a call hands out its parts, each worker is allowed every CPU the
-calling thread may use except the one the caller runs on (Linux; see
+calling thread may use except the one the caller runs on (all of them when
+the call has as many workers as those CPUs, or more; Linux; see
 :func:`_place`): Linux's scheduler otherwise often woke a worker on the
 caller's CPU and left the two sharing it for tens of milliseconds while
 the other CPU idled, most of all after the process had been idle. Only the

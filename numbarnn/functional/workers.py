@@ -152,6 +152,14 @@ def hold_to(cpus):
 
     For the threads of ``schedule.py``'s pool, which set their own mask at
     the start of a share, as :func:`_place` sets the workers'.
+
+    Examples
+    --------
+    >>> import threading
+    >>> from numbarnn.functional.workers import hold_to, worker_cpus
+    >>> t = threading.Thread(target=hold_to, args=(worker_cpus(1),))  # a helper thread's mask
+    >>> t.start(); t.join()
+    >>> hold_to(None)          # None: the calling thread's mask stays as it is
     """
     if cpus is None or getattr(_held, "cpus", None) == cpus:
         return

@@ -590,3 +590,75 @@ def test_weight_grads_wait_for_the_loop(variant, monkeypatch):
         for name, value in got[1][0].items():
             if value is not None:
                 np.testing.assert_array_equal(run[name], value, err_msg=name)
+
+
+MARK = 12345.0
+
+
+def _backward_with_weight_grads(monkeypatch, threads_before, threads_after_sizing,
+                                scratch_parts=None):
+    # an LSTM fwd+bwd whose weight gradients can run in parts (B = 16,
+    # H = 128 float32: 8 unit blocks, up to 4 parts); the process-wide thread count reads
+    # ``threads_before`` until the weight gradients' scratch is sized, then
+    # ``threads_after_sizing``, as if another thread called set_num_threads
+    # in between. ``scratch_parts`` sizes the scratch for that many parts
+    # whatever the count. Fails if anything was written past the scratch;
+    # returns the grads, the (asked parts, scratch rows of both arrays) of
+    # each weight-gradient kernel run, and the reference.
+    variant = next(v for v in VARIANTS if v.id == "lstm")
+    threads = [threads_before]
+    monkeypatch.setattr(engine, "get_num_threads", lambda: threads[0])
+    real_args = engine._grads_args
+
+    beyond = []  # the memory right after each scratch array, filled with a marker
+
+    def sized(*args):
+        if scratch_parts is not None:
+            args = (*args[:8], scratch_parts, *args[9:])
+        kargs, finish = real_args(*args)
+        kargs = list(kargs)
+        for i in (18, 19):  # the scratch rows (panels, tmps), a view of a larger array
+            rows = kargs[i].shape[0]
+            room = np.full((rows + 4, kargs[i].shape[1]), MARK, kargs[i].dtype)
+            kargs[i] = room[:rows]
+            beyond.append(room[rows:])
+        threads[0] = threads_after_sizing
+        return tuple(kargs), finish
+
+    monkeypatch.setattr(engine, "_grads_args", sized)
+    runs = []
+    real_run_parts = workers.run_parts
+
+    def spy(parts, job):
+        fn, args = job(0, parts, workers.new_counter())
+        if fn is engine._grads.weight_grads_part:
+            runs.append((parts, args[18].shape[0], args[19].shape[0]))
+        return real_run_parts(parts, job)
+
+    monkeypatch.setattr(workers, "run_parts", spy)
+    rng = rng_for("scratch rows", threads_before, threads_after_sizing, scratch_parts)
+    # T = 64: enough panels' work that every part takes some
+    inp = variant.make_inputs(rng, 64, 16, 5, 128, np.float32)
+    cot = variant.make_cotangents(rng, 64, 16, 128, np.float32)
+    grads = variant.forward_backward(inp, cot)[1]
+    for after in beyond:  # nothing was written past the scratch
+        np.testing.assert_array_equal(after, MARK)
+    return grads, runs, variant.ref_backward(inp, cot)
+
+
+def test_weight_grads_scratch_has_a_row_for_every_part(monkeypatch):
+    # the part count is read once: more threads set after the scratch was
+    # sized used to run more parts than it has rows (they wrote past it:
+    # heap corruption when user threads changed set_num_threads)
+    grads, runs, want = _backward_with_weight_grads(monkeypatch, 1, 2)
+    assert runs and all(parts <= min(rows, tmps) for parts, rows, tmps in runs), runs
+    assert_all_close(grads, want, np.float32)
+
+
+def test_a_weight_grads_part_without_a_scratch_row_takes_no_panels(monkeypatch):
+    # the kernel's own guard, behind the single read: 2 parts on a scratch
+    # sized for 1 still give the reference's gradients, and the part without
+    # a row writes nothing (unguarded, it wrote its panels past the scratch)
+    grads, runs, want = _backward_with_weight_grads(monkeypatch, 2, 2, scratch_parts=1)
+    assert runs == [(2, 1, 1)], runs
+    assert_all_close(grads, want, np.float32)

@@ -304,14 +304,16 @@ def piece_steps(T, rows, lay):
     return max(1, min(T, -(-PIECE_WORK // max(1, rows * lay.C * lay.H))))
 
 
-def run(fn, args, B, lay, steps=None, backward=False, by_units=None):
+def run(fn, args, B, lay, steps=None, backward=False, by_units=None, parts=None):
     """Run the kernel ``fn`` on its workers; returns the number of parts that ran.
 
     A time loop (``steps`` = T) is called as ``fn(*args, counter, ub0, ub1,
     b0, b1, ta, tb, parties)``, any other kernel as ``fn(*args, counter,
     ub0, ub1, b0, b1, parties)`` (``parties``: how many meet at the
-    barrier, 1 for none). ``by_units`` forces the unit split; ``backward``:
-    the loop runs from step T − 1 down.
+    barrier, 1 for none). ``by_units`` forces the unit split, over
+    ``parts`` workers at most when given (a kernel whose scratch was sized
+    for them; default :func:`unit_parts`); ``backward``: the loop runs from
+    step T − 1 down.
 
     Split by units, each worker makes one call for its blocks and all
     steps. Split by rows, the rows come in groups (:func:`row_groups`) and
@@ -320,9 +322,10 @@ def run(fn, args, B, lay, steps=None, backward=False, by_units=None):
     so that the faster worker does more of the work and every group
     advances, and a group's pieces run in order, whoever runs them.
     """
-    parts, units = plan(B, lay, VECTOR_BYTES // lay.L)
     if by_units:
-        parts, units = unit_parts(B, lay), True
+        parts, units = unit_parts(B, lay) if parts is None else parts, True
+    else:
+        parts, units = plan(B, lay, VECTOR_BYTES // lay.L)
     span = () if steps is None else (0, steps)
     if units or parts <= 1:
         return workers.run_parts(parts, lambda part, n, counter: (
@@ -393,8 +396,12 @@ DX_DOT_INPUTS = 4
 def weight_grads(dg, dgh, x, h0, y, w_ih, lay, out):
     """dx, dw_ih, dw_hh, db_ih, db_hh (added into ``out``) from the packed
     gate gradients, on the workers (``kernels/cpu/packed_grads.py``)."""
-    args, finish = _grads_args(dg, dgh, x, h0, y, w_ih, lay, out, unit_parts(x.shape[1], lay))
-    run(_grads.weight_grads_part, args, x.shape[1], lay, by_units=True)
+    # the thread count is read once: the scratch has a row for each part,
+    # and another thread's set_num_threads between sizing it and running
+    # the parts made more parts than rows (they wrote past the scratch)
+    parts = unit_parts(x.shape[1], lay)
+    args, finish = _grads_args(dg, dgh, x, h0, y, w_ih, lay, out, parts)
+    run(_grads.weight_grads_part, args, x.shape[1], lay, by_units=True, parts=parts)
     finish()
 
 

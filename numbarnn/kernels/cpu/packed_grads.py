@@ -183,6 +183,11 @@ def weight_grads_part(dg, dgh, x, h0, y, xt, yt, wxt, wxc, cols, dw_ih, dw_hh, d
     # 1.3 MB panel of the LSTM's T = 10 000, B = 1 pass was fresh pages,
     # ~300 page faults
     row = atomic_add(pc, 4, 1)
+    if row >= panels.shape[0] or row >= tmps.shape[0]:
+        # a part without a scratch row (more parts than the caller sized the
+        # scratch for) takes no panels: the others take them all, and the
+        # rows of dx, rather than this one writing past the scratch
+        return
     pp = ptr(panels[row])
     pt = ptr(tmps[row])
     n_panels = C // W

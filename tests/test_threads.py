@@ -146,6 +146,42 @@ def test_concurrent_passes_while_thread_count_changes(forced_split):
     assert wrong == []
 
 
+def test_concurrent_training_passes_while_thread_count_changes():
+    """User threads running the engine's fwd+bwd while another changes
+    set_num_threads get the one-thread bits: the weight gradients (split
+    by units over up to 4 parts at B = 16, H = 128) size their per-part
+    scratch from the same thread count they run with (read twice, a raised
+    count ran more parts than the scratch had rows, and the process died of
+    heap corruption)."""
+    from helpers import VARIANTS
+
+    variant = next(v for v in VARIANTS if v.id == "lstm")
+    rng = rng_for("threads", "training", "chaos")
+    inp = variant.make_inputs(rng, 6, 16, 5, 128, np.float32)
+    cot = variant.make_cotangents(rng, 6, 16, 128, np.float32)
+    old = numbarnn.set_num_threads(1)
+    try:
+        serial = variant.forward_backward(inp, cot)[1]
+        wrong = []
+        counts = iter(range(10 ** 9))
+
+        def work(k):
+            for _ in range(30):
+                grads = variant.forward_backward(inp, cot)[1]
+                for name, value in serial.items():
+                    if value is not None and not np.array_equal(grads[name], value):
+                        wrong.append(name)
+
+        def chaos():
+            numbarnn.set_num_threads(1 + next(counts) % 5)
+
+        errors = _hammer(work, chaos, n_workers=3)
+    finally:
+        numbarnn.set_num_threads(old)
+    assert errors == []
+    assert wrong == []
+
+
 def _blas_threads():
     from threadpoolctl import threadpool_info
 

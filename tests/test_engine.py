@@ -662,3 +662,9 @@ def test_a_weight_grads_part_without_a_scratch_row_takes_no_panels(monkeypatch):
     grads, runs, want = _backward_with_weight_grads(monkeypatch, 2, 2, scratch_parts=1)
     assert runs == [(2, 1, 1)], runs
     assert_all_close(grads, want, np.float32)
+
+
+def test_run_takes_a_part_count_only_for_a_unit_split():
+    lay = engine.layout(4, 16, np.float32)
+    with pytest.raises(ValueError, match="by_units"):
+        engine.run(lambda *a: None, (), 8, lay, steps=3, parts=2)

@@ -322,6 +322,8 @@ def run(fn, args, B, lay, steps=None, backward=False, by_units=None, parts=None)
     so that the faster worker does more of the work and every group
     advances, and a group's pieces run in order, whoever runs them.
     """
+    if parts is not None and not by_units:
+        raise ValueError("engine.run: parts= is for a pass split by units (by_units=True)")
     if by_units:
         parts, units = unit_parts(B, lay) if parts is None else parts, True
     else:

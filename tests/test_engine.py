@@ -668,3 +668,37 @@ def test_run_takes_a_part_count_only_for_a_unit_split():
     lay = engine.layout(4, 16, np.float32)
     with pytest.raises(ValueError, match="by_units"):
         engine.run(lambda *a: None, (), 8, lay, steps=3, parts=2)
+
+
+@pytest.mark.parametrize("shape", [(5, 24, 5, 64), (3, 8, 5, 380), (40, 1, 3, 20)],
+                         ids=["batch-split", "unit-split", "follows"])
+@pytest.mark.parametrize("variant", VARIANT_PARAMS)
+def test_a_thread_count_that_changes_at_every_read_changes_no_bit(variant, shape, monkeypatch):
+    # every read of the thread count inside a pass returns another number
+    # (1, 2, 3, 4, 1, …), as if other threads kept calling set_num_threads:
+    # whatever a pass sizes from one read and runs with another must still
+    # give the one-thread bits (the weight gradients' scratch did not)
+    T, B, I, H = shape
+    dtype = np.float32
+    rng = rng_for("rising", variant.id, *shape)
+    inp = variant.make_inputs(rng, T, B, I, H, dtype)
+    cot = variant.make_cotangents(rng, T, B, H, dtype)
+    if shape[1] == 1:   # a long B = 1 pass: the weight gradients follow the loop
+        monkeypatch.setattr(engine, "FOLLOW_ROWS", 8)
+        monkeypatch.setattr(engine, "FOLLOW_VALUES", 5 * engine.layout(variant.gates, H,
+                                                                       dtype).C)
+    old = numbarnn.set_num_threads(1)
+    try:
+        want = variant.forward_backward(inp, cot)
+    finally:
+        numbarnn.set_num_threads(old)
+    reads = iter(range(10 ** 9))
+    monkeypatch.setattr(engine, "get_num_threads", lambda: 1 + next(reads) % 4)
+    got = variant.forward_backward(inp, cot)
+    # the count was read (and changed) at each threaded phase: forward,
+    # backward and weight gradients; the long B = 1 pass reads it once
+    assert next(reads) >= (1 if B == 1 else 3)
+    for w, g in zip(want, got):
+        for name, value in w.items():
+            if value is not None:
+                np.testing.assert_array_equal(g[name], value, err_msg=name)

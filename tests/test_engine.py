@@ -593,13 +593,16 @@ def test_weight_grads_wait_for_the_loop(variant, monkeypatch):
 
 
 MARK = 12345.0
+# where weight_grads_part takes its scratch rows (panels, tmps), by name
+_SCRATCH = tuple(engine._grads.weight_grads_part.py_func.__code__.co_varnames.index(n)
+                 for n in ("panels", "tmps"))
 
 
 def _backward_with_weight_grads(monkeypatch, threads_before, threads_after_sizing,
                                 scratch_parts=None):
     # an LSTM fwd+bwd whose weight gradients can run in parts (B = 16,
-    # H = 128 float32: 8 unit blocks, up to 4 parts); the process-wide thread count reads
-    # ``threads_before`` until the weight gradients' scratch is sized, then
+    # H = 128 float32: 8 unit blocks, up to 4 parts); the process-wide
+    # thread count reads ``threads_before`` until the weight gradients' scratch is sized, then
     # ``threads_after_sizing``, as if another thread called set_num_threads
     # in between. ``scratch_parts`` sizes the scratch for that many parts
     # whatever the count. Fails if anything was written past the scratch;
@@ -614,10 +617,11 @@ def _backward_with_weight_grads(monkeypatch, threads_before, threads_after_sizin
 
     def sized(*args):
         if scratch_parts is not None:
-            args = (*args[:8], scratch_parts, *args[9:])
+            k = real_args.__code__.co_varnames.index("parts")
+            args = (*args[:k], scratch_parts, *args[k + 1:])
         kargs, finish = real_args(*args)
         kargs = list(kargs)
-        for i in (18, 19):  # the scratch rows (panels, tmps), a view of a larger array
+        for i in _SCRATCH:  # each a view of a larger array
             rows = kargs[i].shape[0]
             room = np.full((rows + 4, kargs[i].shape[1]), MARK, kargs[i].dtype)
             kargs[i] = room[:rows]
@@ -632,7 +636,7 @@ def _backward_with_weight_grads(monkeypatch, threads_before, threads_after_sizin
     def spy(parts, job):
         fn, args = job(0, parts, workers.new_counter())
         if fn is engine._grads.weight_grads_part:
-            runs.append((parts, args[18].shape[0], args[19].shape[0]))
+            runs.append((parts, *(args[i].shape[0] for i in _SCRATCH)))
         return real_run_parts(parts, job)
 
     monkeypatch.setattr(workers, "run_parts", spy)

@@ -229,9 +229,10 @@ class EngineCache(Cache):
 
     @property
     def y(self):
-        """The outputs (T, B, H): a view of the padded states, which a
-        training pass keeps for every step (so the caller's y needs no copy)."""
-        return self.hs_p[1:, :, :self.layout.H]
+        """The outputs (T, B, H) ((T, B, P) with a projection): a view of the
+        padded states, which a training pass keeps for every step (so the
+        caller's y needs no copy)."""
+        return self.hs_p[1:, :, :self.w_hh.shape[1]]
 
 
 def check_cache(cache, cell, fn):

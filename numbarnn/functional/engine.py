@@ -196,9 +196,16 @@ def pack_bias(b, cols):
 def pack_backward(w_hh, lay):
     """W_hh for dh = dg · W_hh: K = the C packed gate columns, output columns
     the Hq (padded) units, in panels of 2L units."""
-    W = 2 * lay.L
-    return _pack(_packed.pack_transposed, (w_hh, lay.cols, lay.units),
-                 empty((lay.Hq // W, lay.C, W), w_hh.dtype))
+    return pack_transposed_rows(w_hh, lay.cols, lay.units)
+
+
+def pack_transposed_rows(w, kcols, ocols):
+    """Panels of ``w``ᵀ for ``out = a · w``: K = ``len(kcols)`` (row
+    ``kcols[k]`` of ``w``, −1 a zero row), output columns ``ocols`` (columns
+    of ``w``, −1 a zero column; a whole number of panels)."""
+    W = 2 * _packed.lanes(w.dtype)
+    return _pack(_packed.pack_transposed, (w, kcols, ocols),
+                 empty((ocols.shape[0] // W, kcols.shape[0], W), w.dtype))
 
 
 #: The input projections of a chunk of steps are computed together; a chunk
@@ -225,14 +232,19 @@ def chunk_steps(T, B, lay):
 BATCH_SPLIT_BYTES = 1 << 21
 
 
-def plan(B, lay, itemsize):
-    """``(parts, by_units)``: how many workers a pass asks for and how it is cut."""
+def plan(B, lay, itemsize, rows_only=False):
+    """``(parts, by_units)``: how many workers a pass asks for and how it is
+    cut; with ``rows_only`` (a kernel that cannot split its units: the
+    projected LSTM) by batch rows, or on one worker."""
     pairs = lay.n_blocks // 2
     if B * lay.C * lay.H < THREADED_STEP_WORK:
-        return 1, True
+        return 1, not rows_only
     threads = get_num_threads()
-    if lay.C * lay.H * itemsize <= BATCH_SPLIT_BYTES and B >= 2 * TILE_ROWS_MIN:
+    if (rows_only or lay.C * lay.H * itemsize <= BATCH_SPLIT_BYTES) \
+            and B >= 2 * TILE_ROWS_MIN:
         return max(1, min(threads, B // TILE_ROWS_MIN)), False
+    if rows_only:
+        return 1, False
     if pairs < 2:
         return 1, True
     return max(1, min(threads, pairs)), True
@@ -310,10 +322,12 @@ def run(fn, args, B, lay, steps=None, backward=False, by_units=None, parts=None)
     A time loop (``steps`` = T) is called as ``fn(*args, counter, ub0, ub1,
     b0, b1, ta, tb, parties)``, any other kernel as ``fn(*args, counter,
     ub0, ub1, b0, b1, parties)`` (``parties``: how many meet at the
-    barrier, 1 for none). ``by_units`` forces the unit split, over
+    barrier, 1 for none). ``by_units`` True forces the unit split, over
     ``parts`` workers at most when given (a kernel whose scratch was sized
-    for them; default :func:`unit_parts`); ``backward``: the loop runs from
-    step T − 1 down.
+    for them; default :func:`unit_parts`); False forces the split by batch
+    rows (a kernel that needs every unit of a row: the projected LSTM);
+    None lets :func:`plan` choose. ``backward``: the loop runs from step
+    T − 1 down.
 
     Split by units, each worker makes one call for its blocks and all
     steps. Split by rows, the rows come in groups (:func:`row_groups`) and
@@ -327,7 +341,7 @@ def run(fn, args, B, lay, steps=None, backward=False, by_units=None, parts=None)
     if by_units:
         parts, units = unit_parts(B, lay) if parts is None else parts, True
     else:
-        parts, units = plan(B, lay, VECTOR_BYTES // lay.L)
+        parts, units = plan(B, lay, VECTOR_BYTES // lay.L, rows_only=by_units is False)
     span = () if steps is None else (0, steps)
     if units or parts <= 1:
         return workers.run_parts(parts, lambda part, n, counter: (
@@ -437,12 +451,13 @@ def follows(T, B, lay):
     return T * B >= FOLLOW_ROWS and B * lay.C * lay.H < THREADED_STEP_WORK
 
 
-def backward_pass(fn, args, B, lay, T, *grads):
-    """The backward time loop ``fn(*args, …)`` (as :func:`run` calls it),
-    then the weight gradients of each set in ``grads``, a tuple of
-    :func:`weight_grads`'s arguments (dg, dgh, x, h0, y, w_ih, layout, out):
-    one for most cells, two for the reset-before GRU (its candidate's
-    recurrent rows multiply r ⊙ h).
+def backward_pass(fn, args, B, lay, T, *grads, by_units=None):
+    """The backward time loop ``fn(*args, …)`` (as :func:`run` calls it,
+    with ``by_units``), then the weight gradients of each set in ``grads``,
+    a tuple of :func:`weight_grads`'s arguments (dg, dgh, x, h0, y, w_ih,
+    layout, out): one for most cells, two for the reset-before GRU (its
+    candidate's recurrent rows multiply r ⊙ h) and the projected LSTM
+    (w_hr's gradient is the second set: see ``lstm.py``).
 
     For a long pass whose loop runs on one worker (:func:`follows`), a
     second worker computes the weight gradients alongside it, chunk by
@@ -452,7 +467,7 @@ def backward_pass(fn, args, B, lay, T, *grads):
     The results are the same either way.
     """
     if not follows(T, B, lay):
-        run(fn, args, B, lay, T, backward=True)
+        run(fn, args, B, lay, T, backward=True, by_units=by_units)
         for g in grads:
             weight_grads(*g)
         return
@@ -489,7 +504,8 @@ def _grads_args(dg, dgh, x, h0, y, w_ih, lay, out, parts, rows=None):
     # workers), or with ``rows`` those of weight_grads_chunks; and what to
     # do after the kernel
     T, B, I = x.shape
-    H, C = lay.H, lay.C
+    # the width of h: the layout's units, or P for the projected LSTM
+    H, C = out["dw_hh"].shape[1], lay.C
     dtype = x.dtype
     TB = T * B
     W = 2 * lay.L
@@ -537,9 +553,10 @@ def gate_grads(T, B, lay, dtype):
     return out
 
 
-def padded_states(slots, B, lay, dtype, *initial):
-    """(slots, B, Hp) buffers per state, slot 0 holding the initial state and
-    zeros in the padding units (they must stay zero: see the kernels).
+def padded_states(slots, B, lay, dtype, *initial, width=None):
+    """(slots, B, Hp) buffers per state (``width`` columns instead of Hp when
+    given), slot 0 holding the initial state and zeros in the padding units
+    (they must stay zero: see the kernels).
 
     Only slot 0 is initialised: a pass writes every unit (padding included)
     of every later slot before reading it. Zeroing all T + 1 slots of a
@@ -547,15 +564,15 @@ def padded_states(slots, B, lay, dtype, *initial):
     """
     out = []
     for s0 in initial:
-        buf = empty((slots, B, lay.Hp), dtype)
+        buf = empty((slots, B, lay.Hp if width is None else width), dtype)
         buf[0, :, lay.H:] = 0
         buf[0, :, :lay.H] = s0
         out.append(buf)
     return out
 
 
-def padded(a, lay):
-    """(B, H) → (B, Hp) with zero padding units."""
-    out = zeros((a.shape[0], lay.Hp), a.dtype)
+def padded(a, lay, width=None):
+    """(B, H) → (B, Hp) (or (B, ``width``)) with zero padding units."""
+    out = zeros((a.shape[0], lay.Hp if width is None else width), a.dtype)
     out[:, :lay.H] = a
     return out

@@ -211,8 +211,11 @@ def weight_grads_part(dg, dgh, x, h0, y, xt, yt, wxt, wxc, cols, dw_ih, dw_hh, d
 @inline
 def _dx_rows(pdg, C, pdx, Ip, ra, rb, wxt, wxc, pwc, I, pzb):
     # rows ra:rb of dx: written from the packed product, or added from the
-    # dot products with wxc
+    # dot products with wxc; nothing without inputs (dx is (T, B, 0): the
+    # product's panel of zero weights would be thrown away)
     L = lanes_of(pdg)
+    if I == 0:
+        return
     if wxc.shape[0] == 0:
         product_call(pdg, ra * C, C, pdx, ra * Ip, Ip, rb - ra, ptr(wxt), 0, Ip // (2 * L), C,
                      pzb, False)

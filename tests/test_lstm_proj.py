@@ -1,22 +1,24 @@
 """LSTM with a projection (PyTorch's ``proj_size``) in the functional API:
 the oracle ``reference.lstm.forward_proj``/``backward_proj``, finite
-differences of every gradient, torch autograd, the threaded split, inference
-against the training pass, and the shape checks.
+differences of every gradient, torch autograd, the threaded split (the same
+bits as one thread), inference against the training pass, and the shape
+checks.
 """
 import numpy as np
 import pytest
 
 import numbarnn
-from numbarnn.functional import (LSTMGrads, LSTMProjGrads, checks, lstm_backward,
-                                 lstm_forward, schedule)
+from numbarnn.functional import (LSTMGrads, LSTMProjGrads, checks, engine, lstm_backward,
+                                 lstm_forward)
 from reference import lstm as ref
 
 from helpers import DTYPE_PARAMS, TOL, fd_gradient, rel_error, rng_for
 
-# (T, B, I, H, P): tiny, odd, a P of 1, one large enough that the recurrent
-# and projection products go through BLAS rather than the inline loop
+# (T, B, I, H, P): tiny, odd, a P of 1, several unit blocks, and B = 11 (an
+# 8-row register tile and single rows) with H and P of several blocks and
+# panels in both dtypes
 SHAPES = [(1, 1, 1, 2, 1), (7, 3, 5, 6, 4), (5, 2, 3, 9, 1), (6, 4, 5, 40, 24),
-          (3, 8, 4, 64, 48)]
+          (3, 8, 4, 64, 48), (4, 11, 3, 70, 33)]
 SHAPE_IDS = ["T{}B{}I{}H{}P{}".format(*s) for s in SHAPES]
 NAMES = ("x", "w_ih", "w_hh", "b_ih", "b_hh", "h0", "c0", "w_hr")
 # torch's float32 CPU LSTM says it falls back from oneDNN for projections
@@ -158,27 +160,40 @@ def test_matches_torch(dtype, bias):
         np.testing.assert_allclose(ours, p.grad.numpy(), err_msg=name, **tol)
 
 
-@pytest.mark.parametrize("threads", [2, 3])
+@pytest.mark.parametrize("mode", ["rows", "one-step-pieces", "follow"])
 @pytest.mark.parametrize("dtype", DTYPE_PARAMS)
-def test_split_pass_matches_reference(threads, dtype, monkeypatch):
-    """Batch shares (and row shares of dw_hr) give the oracle's numbers."""
-    monkeypatch.setattr(schedule, "PARALLEL_WORK", 0)
-    monkeypatch.setattr(schedule, "SPLIT_STEP_WORK", 1 << 62)
-    old = numbarnn.set_num_threads(threads)
+def test_threaded_pass_matches_reference_and_the_serial_bits(mode, dtype, monkeypatch):
+    """Split by batch rows over three workers (in groups, or every step a
+    piece of its own taken by any worker), or, for a long pass whose loop
+    runs on one worker, the weight gradients following the loop on a
+    second: the oracle's numbers and exactly the one-thread bits."""
+    T, B, I, H, P = (6, 13, 4, 40, 37) if mode != "follow" else (23, 3, 4, 20, 5)
+    rng = rng_for("proj-threads", mode, np.dtype(dtype).name)
+    inp = make_inputs(rng, T, B, I, H, P, dtype)
+    cot = make_cot(rng, T, B, H, P, dtype)
+    lay = engine.layout(4, H, dtype)
+    if mode == "follow":   # chunks of 5 steps, after the loop on one thread
+        monkeypatch.setattr(engine, "FOLLOW_ROWS", 8)
+        monkeypatch.setattr(engine, "FOLLOW_VALUES", 5 * B * lay.C)
+        assert engine.follows(T, B, lay)
+    else:
+        monkeypatch.setattr(engine, "THREADED_STEP_WORK", 0)
+        if mode == "one-step-pieces":
+            monkeypatch.setattr(engine, "PIECE_WORK", 1)
+    old = numbarnn.set_num_threads(1)
     try:
-        T, B, I, H, P = 6, 5, 4, 7, 5   # B not a multiple of the share count
-        assert schedule.parts_for(T, B, I, P, 4 * H) == threads
-        rng = rng_for("proj-threads", threads, np.dtype(dtype).name)
-        inp = make_inputs(rng, T, B, I, H, P, dtype)
-        cot = make_cot(rng, T, B, H, P, dtype)
+        serial = run(inp, cot)
+        numbarnn.set_num_threads(3)
+        if mode != "follow":
+            assert engine.plan(B, lay, np.dtype(dtype).itemsize, rows_only=True) == (3, False)
         outs, grads = check_against_reference(inp, cot, dtype)
-        numbarnn.set_num_threads(1)
-        serial_outs, serial_grads = run(inp, cot)
-        for a, b in zip(outs + tuple(grads), serial_outs + tuple(serial_grads)):
-            np.testing.assert_allclose(a, b, rtol=1e-6 if dtype == np.float32 else 1e-13,
-                                       atol=1e-6 if dtype == np.float32 else 1e-14)
+        infer = lstm_forward(inp["x"], *(inp[k] for k in NAMES[1:7]), w_hr=inp["w_hr"])
     finally:
         numbarnn.set_num_threads(old)
+    for name, a, b in zip(("y", "h_n", "c_n") + LSTMProjGrads._fields, outs + tuple(grads),
+                          serial[0] + tuple(serial[1])):
+        np.testing.assert_array_equal(a, b, err_msg=name)
+    np.testing.assert_array_equal(infer.y, serial[0][0])
 
 
 @pytest.mark.parametrize("dtype", DTYPE_PARAMS)
@@ -188,8 +203,9 @@ def test_inference_equals_training_forward(dtype, monkeypatch):
     inp = make_inputs(rng, T, B, I, H, P, dtype)
     args = [inp[k] for k in NAMES[:7]]
     trained = lstm_forward(*args, w_hr=inp["w_hr"], training=True)
-    # inference runs the steps in chunks: force chunks of two steps
-    monkeypatch.setattr(checks, "CHUNK_ELEMENTS", 2 * B * 4 * H)
+    # inference projects the inputs in chunks of steps: force chunks of two
+    monkeypatch.setattr(engine, "CHUNK_VALUES", 2 * B * engine.layout(4, H, dtype).C)
+    assert engine.chunk_steps(T, B, engine.layout(4, H, dtype)) == 2
     infer = lstm_forward(*args, w_hr=inp["w_hr"])
     assert infer.cache is None
     for a, b in zip(infer[:3], trained[:3]):

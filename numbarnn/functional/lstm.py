@@ -3,14 +3,12 @@ from collections import namedtuple
 
 import numpy as np
 
-from ..kernels.cpu import lstm as _k
-from ..kernels.cpu.common import projection_grads, transposed_hidden_weights
 from ..kernels.cpu import fused_lstm as _fk
-from . import device, engine
-from .checks import (Cache, EngineCache, bias_grads, bias_or_zeros, check_bool,
+from ..kernels.cpu import fused_lstm_proj as _fpk
+from . import buffers, device, engine
+from .checks import (EngineCache, bias_grads, bias_or_zeros, check_bool,
                      check_projected_weights, check_weights, grad_input, start_backward,
-                     state, work_steps)
-from .schedule import backward_pass, forward_pass
+                     state)
 
 LSTMResult = namedtuple("LSTMResult", "y h_n c_n cache")
 LSTMGrads = namedtuple("LSTMGrads", "dx dh0 dc0 dw_ih dw_hh db_ih db_hh")
@@ -110,31 +108,7 @@ def lstm_forward(x, w_ih, w_hh, b_ih=None, b_hh=None, h0=None, c0=None, *, w_hr=
     c0 = state("c0", c0, B, H, dtype, check_finite)
     if w_hr is None:
         return _engine_forward(x, w_ih, w_hh, b_ih, b_hh, h0, c0, training)
-    Tc = work_steps(T, B, 4 * H, training)
-    y = np.empty((T, B, P), dtype)
-    h_n, c_n = h0.copy(), c0.copy()
-    gates = np.empty((Tc, B, 4 * H), dtype)
-    cs = np.empty((Tc, B, H), dtype)
-    if w_hr is None:
-        # an empty w_hr tells the kernel there is no projection
-        w_hr_k, w_hrT, ms = (np.empty((0, H), dtype), np.empty((0, 0), dtype),
-                             np.empty((0, B, H), dtype))
-    else:
-        w_hr_k, w_hrT, ms = w_hr, transposed_hidden_weights(w_hr, B), np.empty((Tc, B, H), dtype)
-    if T and B:
-        forward_pass(x, w_ih, w_hh, bias_or_zeros(b_ih, 4 * H, dtype),
-                     bias_or_zeros(b_hh, 4 * H, dtype), True, gates,
-                     _k.lstm_forward, w_hh, transposed_hidden_weights(w_hh, B), w_hr_k, w_hrT,
-                     h0, c0, y, cs, ms)
-        h_n[:] = y[T - 1]
-        c_n[:] = cs[(T - 1) % Tc]
-    cache = None
-    if training:
-        cache = Cache("lstm", x=x, w_ih=w_ih, w_hh=w_hh, h0=h0, c0=c0, y=y, gates=gates,
-                      cs=cs, w_hr=w_hr, ms=ms, has_b_ih=b_ih is not None,
-                      has_b_hh=b_hh is not None)
-        y = y.copy()
-    return LSTMResult(y, h_n, c_n, cache)
+    return _projected_forward(x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, training)
 
 
 def lstm_backward(cache, dy=None, dh_n=None, dc_n=None):
@@ -181,30 +155,9 @@ def lstm_backward(cache, dy=None, dh_n=None, dc_n=None):
     """
     if device.is_device_cache(cache):
         return LSTMGrads(*device.lstm_backward(cache, dy, dh_n, dc_n))
-    if isinstance(cache, EngineCache):
-        return _engine_backward(cache, dy, dh_n, dc_n)
-    dy, dh, out = start_backward(cache, dy, dh_n, "lstm", "lstm_backward")
-    T, B, P = dy.shape
-    H = cache.cs.shape[2]
-    dc = grad_input("dc_n", dc_n, (B, H), dh.dtype).copy()
-    w_hr = cache.w_hr
-    dtype = dh.dtype
-    if w_hr is None:
-        w_hr_k, dm, dyh = np.empty((0, H), dtype), np.empty((0, H), dtype), np.empty((0, B, P),
-                                                                                     dtype)
-    else:
-        w_hr_k, dm, dyh = w_hr, np.empty((B, H), dtype), np.empty((T, B, P), dtype)
-        out["dw_hr"] = np.zeros_like(w_hr)
-    if T and B:
-        dgates = np.empty_like(cache.gates)
-        more = () if w_hr is None else ((projection_grads, dyh, cache.ms, out["dw_hr"]),)
-        backward_pass(cache, _k.lstm_backward,
-                      (cache.w_hh, w_hr_k, cache.h0, cache.c0, cache.y, cache.gates, cache.cs,
-                       dy, dh, dc, dm, dyh, dgates), cache.y, 4 * H, dgates, dgates, out, *more)
-    grads = (out["dx"], dh, dc, out["dw_ih"], out["dw_hh"], *bias_grads(cache, out))
-    if w_hr is None:
-        return LSTMGrads(*grads)
-    return LSTMProjGrads(*grads, out["dw_hr"])
+    if getattr(cache, "w_hr", None) is not None:
+        return _projected_backward(cache, dy, dh_n, dc_n)
+    return _engine_backward(cache, dy, dh_n, dc_n)
 
 
 def _engine_forward(x, w_ih, w_hh, b_ih, b_hh, h0, c0, training):
@@ -256,3 +209,72 @@ def _engine_backward(cache, dy, dh_n, dc_n):
                              (dg, dg, cache.x, hs[0], hs[1:], cache.w_ih, lay, out))
     return LSTMGrads(out["dx"], dhp[:, :H].copy(), dcp[:, :H].copy(), out["dw_ih"],
                      out["dw_hh"], *bias_grads(cache, out))
+
+
+def _projected_forward(x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, training):
+    # the engine's LSTM pass with a second product per step, h_t = w_hr m_t
+    # (kernels/cpu/fused_lstm_proj.py): split by batch rows only
+    T, B, I = x.shape
+    P, H = w_hr.shape
+    dtype = x.dtype
+    lay = engine.layout(4, H, dtype)
+    # h_t is the output of a packed product: whole panels of columns
+    hlay = engine.layout(1, P, dtype)
+    y = np.empty((T, B, P), dtype)
+    slots = T + 1 if training else 2
+    hs, = engine.padded_states(slots, B, hlay, dtype, h0, width=hlay.C)
+    cs, = engine.padded_states(slots, B, lay, dtype, c0)
+    ms = engine.empty((T if training else 1, B, lay.Hp), dtype)
+    gates = engine.empty((T if training else 1, B, lay.C), dtype)
+    if T and B:
+        bias = bias_or_zeros(b_ih, 4 * H, dtype) + bias_or_zeros(b_hh, 4 * H, dtype)
+        Tc = engine.chunk_steps(T, B, lay)
+        engine.run(_fpk.lstm_proj_forward_steps,
+                   (x, engine.pack_rows(w_ih, lay.cols, I), engine.pack_bias(bias, lay.cols),
+                    engine.pack_rows(w_hh, lay.cols, P), engine.pack_rows(w_hr, hlay.cols, H),
+                    engine.zeros(lay.C, dtype), hs, cs, ms, engine.empty((Tc, B, lay.C), dtype),
+                    engine.empty((B, lay.C), dtype), gates, y, Tc, training), B, lay, T,
+                   by_units=False)
+    h_n = hs[T % slots, :, :P].copy()
+    c_n = cs[T % slots, :, :H].copy()
+    cache = None
+    if training:
+        cache = EngineCache("lstm", lay, x=x, w_ih=w_ih, w_hh=w_hh, h0=h0, c0=c0, hs_p=hs,
+                            gates_p=gates, cs_p=cs, ms_p=ms, w_hr=w_hr,
+                            has_b_ih=b_ih is not None, has_b_hh=b_hh is not None)
+    return LSTMResult(y, h_n, c_n, cache)
+
+
+def _projected_backward(cache, dy, dh_n, dc_n):
+    dy, dh, out = start_backward(cache, dy, dh_n, "lstm", "lstm_backward")
+    T, B, P = dy.shape
+    lay = cache.layout
+    H = lay.H
+    dtype = dh.dtype
+    hlay = engine.layout(1, P, dtype)
+    Pq = hlay.C
+    dc = grad_input("dc_n", dc_n, (B, H), dtype)
+    dhp, dcp = engine.padded(dh, hlay, width=Pq), engine.padded(dc, lay)
+    w_hr = cache.w_hr
+    out["dw_hr"] = buffers.zeros(w_hr.shape, dtype)
+    if T and B:
+        dg = engine.gate_grads(T, B, lay, dtype)
+        dyh = engine.empty((T, B, Pq), dtype)
+        hs, ms = cache.hs_p, cache.ms_p
+        # w_hr's gradient Σ_t dyh_tᵀ m_t is the weight gradient of a one-gate
+        # "cell" whose gate gradients are dyh, whose h_{t−1} is m_t (h0 = m_0,
+        # then m_1 …) and which has no inputs
+        proj = {"dx": np.empty((T, B, 0), dtype), "dw_ih": np.empty((P, 0), dtype),
+                "dw_hh": out["dw_hr"], "db_ih": np.zeros(P, dtype), "db_hh": np.zeros(P, dtype)}
+        engine.backward_pass(
+            _fpk.lstm_proj_backward_steps,
+            (engine.pack_transposed_rows(cache.w_hh, lay.cols, hlay.units),
+             engine.pack_transposed_rows(w_hr, hlay.cols[:P], lay.units),
+             engine.zeros(max(Pq, lay.Hq), dtype), cache.gates_p, cache.cs_p, dy, dhp, dcp, dg,
+             dyh, engine.empty((B, Pq), dtype), engine.empty((B, lay.Hq), dtype)),
+            B, lay, T,
+            (dg, dg, cache.x, hs[0], hs[1:], cache.w_ih, lay, out),
+            (dyh, dyh, proj["dx"], ms[0], ms[1:], proj["dw_ih"], hlay, proj),
+            by_units=False)
+    return LSTMProjGrads(out["dx"], dhp[:, :P].copy(), dcp[:, :H].copy(), out["dw_ih"],
+                         out["dw_hh"], *bias_grads(cache, out), out["dw_hr"])

@@ -1,0 +1,178 @@
+"""Forward and backward time loops of the projected LSTM (PyTorch's
+``proj_size``) on the persistent-thread engine.
+
+With a projection ``w_hr`` (P, H), P < H, the cell computes m_t = o_t ⊙
+tanh(c_t) and the recurrent state is h_t = w_hr m_t (size P): every step
+has two products, h_{t−1} · W_hhᵀ (K = P) before the cell update and
+m_t · W_hrᵀ (K = H) after it. The second needs all of m_t, so the loop is
+split by batch rows only (``functional/engine.py``, ``run(...,
+by_units=False)``): a worker owns rows ``b0:b1`` and every unit, reads
+all of both weights, and nobody waits; a call covers steps ``ta`` …
+``tb``−1 (backward: ``tb``−1 down to ``ta``) and the state of its rows
+stays in the pass's buffers between calls, as in ``fused_lstm.py``.
+
+Layouts (``functional/engine.py``): the gate columns are the LSTM's
+(``C`` packed columns, unit blocks of ``L``); c_t and m_t are padded to
+``Hp`` units; h_t, the output of the projection's packed product, to
+``Pq`` columns (whole panels), the padding columns holding zeros (zero
+weights).
+
+Every product is ``packed.product``: no BLAS, so a pass changes no
+library's thread count and its results do not depend on the number of
+workers.
+"""
+from ..._jit import kernel
+from .cell import lstm_cell, lstm_cell_backward
+from .packed import product, project_chunk
+from .simd import atomic_load, lanes_of, load, ptr, publish, store, vload, vstore
+
+G = 4
+
+
+@kernel
+def lstm_proj_forward_steps(x, wxp, bx, whp, wrp, zb, hs, cs, ms, gx, S, gates, y, Tc,
+                            training, counter, ub0, ub1, b0, b1, ta, tb, parts):
+    """Steps ``ta`` … ``tb``−1 for batch rows ``b0:b1`` (one worker; the
+    unit blocks ``ub0:ub1`` are all of them).
+
+    ``wxp``, ``whp`` are w_ih and w_hh packed by gate column (K = I and P),
+    ``bx`` both biases packed, ``wrp`` w_hr packed with its P rows as
+    columns (K = H), ``zb`` zeros (the products' bias, ≥ C). ``hs`` (slots,
+    B, Pq) and ``cs`` (slots, B, Hp): slot 0 holds h0/c0, step t reads slot
+    ``t % slots`` and writes ``(t + 1) % slots`` (T + 1 slots in training,
+    2 otherwise). ``ms`` (T or 1, B, Hp) receives m_t at slot ``t %
+    len(ms)``; ``gx`` (Tc, B, C) a chunk's input projections, ``S`` (B, C)
+    a step's recurrent product, ``gates`` (T, B, C) the activations in
+    training.
+    """
+    T, B, I = x.shape
+    P = y.shape[2]
+    slots, Pq = hs.shape[0], hs.shape[2]
+    Hp = cs.shape[2]
+    mslots = ms.shape[0]
+    C = bx.shape[0]
+    H = wrp.shape[1]
+    px, pwx, pbx, pwh, pwr, pzb = ptr(x), ptr(wxp), ptr(bx), ptr(whp), ptr(wrp), ptr(zb)
+    phs, pcs, pms, pgx, pS, pg, py = ptr(hs), ptr(cs), ptr(ms), ptr(gx), ptr(S), ptr(gates), \
+        ptr(y)
+    L = lanes_of(pbx)
+    gate_panels = C // (2 * L)
+    proj_panels = wrp.shape[0]
+    for t0 in range(ta, tb, Tc):
+        n = min(Tc, tb - t0)
+        project_chunk(px, I, t0, n, B, b0, b1, pgx, C, pwx, 0, gate_panels, pbx)
+        for s in range(n):
+            t = t0 + s
+            hprev = (t % slots) * B * Pq
+            hcur = ((t + 1) % slots) * B * Pq
+            cprev = (t % slots) * B * Hp
+            ccur = ((t + 1) % slots) * B * Hp
+            mo = (t % mslots) * B * Hp
+            product(phs, hprev + b0 * Pq, Pq, pS, b0 * C, C, b1 - b0, pwh, 0, gate_panels, P,
+                    pzb, False, t % 2 == 1)
+            for b in range(b0, b1):
+                go = (s * B + b) * C
+                so = b * C
+                for ub in range(ub0, ub1):
+                    c0 = ub * G * L
+                    ai = vload(pgx, go + c0) + vload(pS, so + c0)
+                    af = vload(pgx, go + c0 + L) + vload(pS, so + c0 + L)
+                    ag = vload(pgx, go + c0 + 2 * L) + vload(pS, so + c0 + 2 * L)
+                    ao = vload(pgx, go + c0 + 3 * L) + vload(pS, so + c0 + 3 * L)
+                    u = b * Hp + ub * L
+                    i, f, g, o, c, m = lstm_cell(ai, af, ag, ao, vload(pcs, cprev + u))
+                    vstore(pcs, ccur + u, c)
+                    vstore(pms, mo + u, m)
+                    if training:
+                        k = (t * B + b) * C + c0
+                        vstore(pg, k, i)
+                        vstore(pg, k + L, f)
+                        vstore(pg, k + 2 * L, g)
+                        vstore(pg, k + 3 * L, o)
+            # h_t = w_hr m_t, straight into the state buffer
+            product(pms, mo + b0 * Hp, Hp, phs, hcur + b0 * Pq, Pq, b1 - b0, pwr, 0,
+                    proj_panels, H, pzb, False, t % 2 == 1)
+            for b in range(b0, b1):
+                yo = (t * B + b) * P
+                ho = hcur + b * Pq
+                for j in range(P):
+                    store(py, yo + j, load(phs, ho + j))
+
+
+@kernel
+def lstm_proj_backward_steps(wbp, wrb, zb, gates, cs, dy, dh, dc, dg, dyh, S, Sm, counter,
+                             ub0, ub1, b0, b1, ta, tb, parts):
+    """Backpropagation through steps ``tb``−1 down to ``ta`` (and on to dh0
+    when ``ta`` is 0) for batch rows ``b0:b1``.
+
+    ``wbp`` is w_hh packed for dh = dg · w_hh (K = the C gate columns,
+    output columns the Pq state columns), ``wrb`` w_hr packed for dm = dh ·
+    w_hr (K = P, output columns the Hq units), ``zb`` zeros (≥ max(Pq,
+    Hq)). ``dh`` (B, Pq) holds dh_n on entry and dh0 on return, ``dc`` (B,
+    Hp) dc_n and dc0; ``dg`` (T, B, C) receives the gate pre-activations'
+    gradients and ``dyh`` (T, B, Pq) the gradient of every h_t (dy_t plus
+    what flows back from step t + 1; zeros in the padding columns), which
+    the weight gradients of w_hr read. ``S`` (B, Pq) and ``Sm`` (B, Hq) are
+    scratch. ``cs`` holds T + 1 slots (slot t + 1 is c_t).
+    """
+    T, B, C = dg.shape
+    P = dy.shape[2]
+    Pq = dh.shape[1]
+    Hp = dc.shape[1]
+    Hq = Sm.shape[1]
+    pw, pwr, pg, pcs, pdy, pdh, pdc, pdg, pdyh, pS, pSm = (
+        ptr(wbp), ptr(wrb), ptr(gates), ptr(cs), ptr(dy), ptr(dh), ptr(dc), ptr(dg), ptr(dyh),
+        ptr(S), ptr(Sm))
+    pzb = ptr(zb)
+    pcount = ptr(counter)
+    # steps per progress report for the weight gradients following this loop
+    # (engine.backward_pass; 0: none)
+    every = atomic_load(pcount, 6)
+    published = 0
+    L = lanes_of(pdh)
+    state_panels = wbp.shape[0]
+    unit_panels = wrb.shape[0]
+    # single rows sum k in interleaved chains only when the whole batch has
+    # fewer than 4 rows, so that a row's bits do not depend on its group
+    split = B < 4
+    for t in range(tb - 1, ta - 2 if ta == 0 else ta - 1, -1):
+        if t < T - 1:
+            # the part of dh_t that flows back from step t + 1: dg_{t+1} · w_hh
+            product(pdg, ((t + 1) * B + b0) * C, C, pS, b0 * Pq, Pq, b1 - b0, pw, 0,
+                    state_panels, C, pzb, split, t % 2 == 1)
+        if t < 0:
+            for b in range(b0, b1):
+                for j in range(Pq):
+                    store(pdh, b * Pq + j, load(pS, b * Pq + j))
+            break
+        for b in range(b0, b1):
+            yo = (t * B + b) * P
+            ho = (t * B + b) * Pq
+            if t < T - 1:
+                for j in range(P):
+                    store(pdyh, ho + j, load(pS, b * Pq + j) + load(pdy, yo + j))
+            else:
+                for j in range(P):
+                    store(pdyh, ho + j, load(pdh, b * Pq + j) + load(pdy, yo + j))
+            for j in range(P, Pq):
+                store(pdyh, ho + j, 0.0)
+        # h_t = w_hr m_t: dm_t = dh_t · w_hr
+        product(pdyh, (t * B + b0) * Pq, Pq, pSm, b0 * Hq, Hq, b1 - b0, pwr, 0, unit_panels, P,
+                pzb, split, t % 2 == 1)
+        for b in range(b0, b1):
+            for ub in range(ub0, ub1):
+                c0 = ub * G * L
+                k = (t * B + b) * C + c0
+                u = b * Hp + ub * L
+                cur = ((t + 1) * B + b) * Hp + ub * L
+                prev = (t * B + b) * Hp + ub * L
+                dai, daf, dag, dao, dcp = lstm_cell_backward(
+                    vload(pg, k), vload(pg, k + L), vload(pg, k + 2 * L), vload(pg, k + 3 * L),
+                    vload(pcs, cur), vload(pcs, prev), vload(pSm, b * Hq + ub * L),
+                    vload(pdc, u))
+                vstore(pdg, k, dai)
+                vstore(pdg, k + L, daf)
+                vstore(pdg, k + 2 * L, dag)
+                vstore(pdg, k + 3 * L, dao)
+                vstore(pdc, u, dcp)
+        published = publish(pcount, 5, tb - t, published, every, t == ta)

@@ -1,63 +1,20 @@
-"""The multi-threaded schedule: a pass split over batch shares (and, for the
-input projection and the weight gradients, over rows) gives the oracle's
-numbers, and the serial pass's numbers, whatever the share count.
+"""Threads: several user threads calling numbarnn at once, the thread-count
+setting changing under them, forked children, and nothing process-wide
+(BLAS thread counts) touched by a pass. (That a pass split over workers
+gives the one-thread bits and the oracle's numbers is in test_engine.py.)
 
 Real shapes only split when the work is large, so these tests lower the
-thresholds to force the split on small, fast shapes.
+engine's threshold to force the split on small, fast shapes.
 """
-import contextlib
 import os
 
 import numpy as np
 import pytest
 
 import numbarnn
-from numbarnn.functional import checks, schedule
+from numbarnn.functional import engine
 
-from helpers import DTYPE_PARAMS, VARIANT_PARAMS, check_against_reference, rng_for
-
-
-@pytest.fixture
-def threads(monkeypatch, request):
-    monkeypatch.setattr(schedule, "PARALLEL_WORK", 0)
-    monkeypatch.setattr(schedule, "SPLIT_STEP_WORK", 1 << 62)
-    old = numbarnn.set_num_threads(request.param)
-    yield request.param
-    numbarnn.set_num_threads(old)
-
-
-@pytest.mark.parametrize("threads", [2, 3], indirect=True)
-@pytest.mark.parametrize("dtype", DTYPE_PARAMS)
-@pytest.mark.parametrize("variant", VARIANT_PARAMS)
-def test_split_pass_matches_reference(variant, dtype, threads, monkeypatch):
-    T, B, I, H = 6, 5, 4, 7   # B not a multiple of the share count: uneven shares
-    assert schedule.parts_for(T, B, I, H, variant.gates * H) == threads
-    inp, outs = check_against_reference(variant, (T, B, I, H), dtype, tag=("threads", threads))
-    # inference runs the steps in chunks: force chunks of two steps
-    monkeypatch.setattr(checks, "CHUNK_ELEMENTS", 2 * B * variant.gates * H)
-    infer = variant.outputs(variant.forward(inp))
-    np.testing.assert_allclose(infer["y"], outs["y"], rtol=0, atol=0)
-
-
-@pytest.mark.parametrize("variant", VARIANT_PARAMS)
-def test_share_count_does_not_change_results(variant, monkeypatch):
-    T, B, I, H = 5, 6, 3, 9
-    rng = rng_for("threads-vs-serial", variant.id)
-    inp = variant.make_inputs(rng, T, B, I, H)
-    cot = variant.make_cotangents(rng, T, B, H)
-    serial = variant.forward_backward(inp, cot)
-    monkeypatch.setattr(schedule, "PARALLEL_WORK", 0)
-    monkeypatch.setattr(schedule, "SPLIT_STEP_WORK", 1 << 62)
-    old = numbarnn.set_num_threads(2)
-    try:
-        split = variant.forward_backward(inp, cot)
-    finally:
-        numbarnn.set_num_threads(old)
-    for a, b in zip(serial, split):
-        for name in a:
-            if a[name] is not None:
-                np.testing.assert_allclose(b[name], a[name], rtol=1e-13, atol=1e-14,
-                                           err_msg=name)
+from helpers import rng_for
 
 
 def test_set_num_threads_rejects_zero():
@@ -77,10 +34,9 @@ def _lstm_inputs(B, T=12, I=4, H=16):
 
 @pytest.fixture
 def forced_split(monkeypatch):
-    """Split every pass, and restore the thread setting and pool afterwards."""
-    monkeypatch.setattr(schedule, "PARALLEL_WORK", 0)
-    monkeypatch.setattr(schedule, "SPLIT_STEP_WORK", 1 << 62)
-    monkeypatch.setitem(schedule._state, "pool", schedule._state["pool"])
+    """Split every pass that has the rows for it, and restore the thread
+    setting afterwards."""
+    monkeypatch.setattr(engine, "THREADED_STEP_WORK", 0)
     old = numbarnn.set_num_threads(1)
     yield
     numbarnn.set_num_threads(old)
@@ -119,27 +75,31 @@ def _hammer(work, chaos, n_workers):
 
 
 def test_concurrent_passes_while_thread_count_changes(forced_split):
-    """Item 7: user threads looping lstm_forward with different batch sizes
-    while set_num_threads changes and fresh pools are forced get the serial
-    numbers and no "cannot schedule new futures after shutdown"."""
+    """User threads looping lstm_forward (plain and projected) with different
+    batch sizes while set_num_threads changes get the one-thread bits."""
     from numbarnn.functional import lstm_forward
 
-    sizes = list(range(2, 9))
+    sizes = list(range(2, 17, 2))
     inputs = {B: _lstm_inputs(B) for B in sizes}
-    serial = {B: lstm_forward(*inputs[B]).y for B in sizes}   # one thread
+    w_hr = np.random.default_rng(3).standard_normal((6, 16)) * 0.3
+
+    def both(B):
+        x, w_ih, w_hh = inputs[B]
+        return lstm_forward(x, w_ih, w_hh).y, lstm_forward(x, w_ih, w_hh[:, :6], w_hr=w_hr).y
+
+    serial = {B: both(B) for B in sizes}   # one thread
     wrong = []
     counts = iter(range(10 ** 9))
 
     def work(k):
         for i in range(40):
             B = sizes[(k * 3 + i) % len(sizes)] if k else 2
-            y = lstm_forward(*inputs[B]).y
-            if not np.allclose(y, serial[B], rtol=1e-13, atol=1e-14):
-                wrong.append(B)
+            for a, b in zip(both(B), serial[B]):
+                if not np.array_equal(a, b):
+                    wrong.append(B)
 
     def chaos():
-        numbarnn.set_num_threads(2 + next(counts) % 7)
-        schedule._state["pool"] = None   # force the next pass to make a pool
+        numbarnn.set_num_threads(1 + next(counts) % 7)
 
     errors = _hammer(work, chaos, n_workers=3)
     assert errors == []
@@ -189,81 +149,56 @@ def _blas_threads():
             if lib["user_api"] == "blas"}
 
 
-def test_concurrent_passes_restore_blas_threads(forced_split):
-    """Item 8: after many concurrent split passes from several threads every
-    BLAS library is back at its thread count from before."""
+def test_passes_leave_blas_thread_counts_alone(forced_split):
+    """While user threads run split passes of every cell (the projected
+    LSTM too, which used to hold the BLAS numba calls at one thread while
+    its shares ran), every BLAS library keeps its thread count throughout,
+    as read from another thread."""
     pytest.importorskip("threadpoolctl")
+    import threading
+
     import scipy.linalg.cython_blas  # noqa: F401  (so that its BLAS is listed)
     from threadpoolctl import threadpool_limits
 
-    from numbarnn.functional import gru_forward, lstm_forward
+    from numbarnn.functional import gru_forward, lstm_backward, lstm_forward, rnn_forward
 
-    numbarnn.set_num_threads(3)
-    inputs = [_lstm_inputs(B) for B in range(2, 7)]
+    numbarnn.set_num_threads(2)
+    x, w_ih, w_hh = _lstm_inputs(16, T=40, H=64)
+    w_hr = np.random.default_rng(4).standard_normal((24, 64)) * 0.2
+    assert engine.plan(16, engine.layout(4, 64, x.dtype), 8, rows_only=True) == (2, False)
 
     def work(k):
-        for i in range(60):
-            x, w_ih, w_hh = inputs[(k + i) % 5]
-            if k % 2:
+        for i in range(15):
+            if k == 0:
+                *_, cache = lstm_forward(x, w_ih, w_hh[:, :24], w_hr=w_hr, training=True)
+                lstm_backward(cache, np.ones((40, 16, 24)))
+            elif k == 1:
                 lstm_forward(x, w_ih, w_hh)
             else:
-                gru_forward(x, w_ih[: 3 * 16], w_hh[: 3 * 16])
+                gru_forward(x, w_ih[:192], w_hh[:192])
+                rnn_forward(x, w_ih[:64], w_hh[:64])
 
-    # Where BLAS runs one thread anyway, raise it (a limit entered here, on
-    # the main thread) so that a count left at one shows.
-    before = _blas_threads()
-    with contextlib.ExitStack() as stack:
-        if all(n == 1 for n in before.values()):
-            stack.enter_context(threadpool_limits(limits=2, user_api="blas"))
-            before = _blas_threads()
-        assert before and all(n >= 2 for n in before.values())
-        errors = _hammer(work, None, n_workers=4)
-        assert errors == []
-        assert _blas_threads() == before
-
-
-def test_split_pass_leaves_numpys_blas_alone(forced_split):
-    """Item 8: while shares run, only the BLAS numba calls (scipy's) is held
-    at one thread; numpy's own copy, where it has one, is not touched."""
-    pytest.importorskip("threadpoolctl")
-    import scipy
-    import scipy.linalg.cython_blas  # noqa: F401
-    from threadpoolctl import threadpool_limits
-
-    scipy_home = os.path.realpath(os.path.dirname(scipy.__file__))
+    # a count of one would not show a hold: raise it first (a limit entered
+    # here, on the main thread)
     with threadpool_limits(limits=2, user_api="blas"):
         before = _blas_threads()
-        others = [p for p in before if not os.path.realpath(p).startswith(scipy_home)]
-        if len(others) == len(before):
-            pytest.skip("scipy has no BLAS of its own here")
-        with schedule.Schedule(2):
-            during = _blas_threads()
-        assert _blas_threads() == before
-    for path, n in during.items():
-        assert n == (2 if path in others else 1), path
+        assert before and all(n == 2 for n in before.values())
+        readings, done = [], threading.Event()
 
+        def watch():
+            while not done.is_set():
+                readings.append(_blas_threads())
 
-@pytest.mark.skipif(schedule.workers._getcpu is None or len(os.sched_getaffinity(0)) < 2,
-                    reason="thread CPU masks: Linux with at least two usable CPUs")
-def test_shares_run_off_the_callers_cpu(monkeypatch):
-    # the pool's threads take the CPUs the engine's workers would get: the
-    # caller's set without the caller's CPU (faked, so that the test does not
-    # move the thread running it); the caller's own mask stays as it was
-    allowed = os.sched_getaffinity(0)
-    cpu = max(allowed)
-    monkeypatch.setattr(schedule.workers, "_getcpu", lambda: cpu)
-    seen = {}
-    with schedule.Schedule(2) as run:
-        run(lambda part, parts: seen.__setitem__(part, os.sched_getaffinity(0)))
-    assert seen == {0: allowed, 1: allowed - {cpu}}
-    # a caller with two CPUs and three shares: the pool's two may use both
-    two = set(sorted(allowed)[:2])
-    monkeypatch.setattr(schedule.workers, "_getcpu", lambda: min(two))
-    real = os.sched_getaffinity
-    monkeypatch.setattr(schedule.workers.os, "sched_getaffinity", lambda pid: set(two))
-    with schedule.Schedule(3) as run:
-        run(lambda part, parts: seen.__setitem__(part, real(0)))
-    assert seen[1] == seen[2] == two
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        try:
+            errors = _hammer(work, None, n_workers=3)
+        finally:
+            done.set()
+            watcher.join()
+        assert errors == []
+        assert len(readings) > 3
+        assert all(r == before for r in readings)
 
 
 @pytest.mark.parametrize("bad", [2.7, "3", True, np.True_, None, 3.0, np.float64(2)])
@@ -297,8 +232,8 @@ def test_a_forked_child_runs_split_passes(forced_split, monkeypatch):
     """A child made by fork() (multiprocessing's default start method on
     Linux) has none of its parent's worker threads or thread pool; a child
     that handed them a part waited forever. Both passes below use them in
-    the parent first: the engine's LSTM (split by batch rows) and the
-    projected LSTM (the thread pool)."""
+    the parent first: the engine's LSTM and the projected LSTM, both split
+    by batch rows."""
     from numbarnn.functional import engine, lstm_forward
 
     monkeypatch.setattr(engine, "THREADED_STEP_WORK", 0)
@@ -312,6 +247,7 @@ def test_a_forked_child_runs_split_passes(forced_split, monkeypatch):
 
     expected = both()
     assert engine.plan_parts(16, engine.layout(4, 32, x.dtype)) == 2
+    assert engine.plan(16, engine.layout(4, 32, x.dtype), 8, rows_only=True)[0] == 2
     assert _in_forked_child(lambda: all(np.array_equal(a, b)
                                         for a, b in zip(both(), expected))) == b"1"
 

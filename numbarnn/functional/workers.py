@@ -144,32 +144,6 @@ def _place(workers):
         pass
 
 
-_held = threading.local()
-
-
-def hold_to(cpus):
-    """Allow the calling thread the CPUs ``cpus`` (None: leave its mask).
-
-    For the threads of ``schedule.py``'s pool, which set their own mask at
-    the start of a share, as :func:`_place` sets the workers'.
-
-    Examples
-    --------
-    >>> import threading
-    >>> from numbarnn.functional.workers import hold_to, worker_cpus
-    >>> t = threading.Thread(target=hold_to, args=(worker_cpus(1),))  # a helper thread's mask
-    >>> t.start(); t.join()
-    >>> hold_to(None)          # None: the calling thread's mask stays as it is
-    """
-    if cpus is None or getattr(_held, "cpus", None) == cpus:
-        return
-    try:
-        os.sched_setaffinity(0, cpus)
-        _held.cpus = cpus
-    except OSError:
-        pass
-
-
 def _acquire(n):
     with _lock:
         got = _idle[len(_idle) - min(n, len(_idle)):]

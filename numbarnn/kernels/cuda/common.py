@@ -3,7 +3,7 @@ the register-blocked GEMM that does the input projection (where the time
 loop does not do it itself) and the weight gradients over all steps, and
 the bias column sums.
 
-A pass has the CPU's phases (``kernels/cpu/common.py``): the input
+A pass has three phases: the input
 projection of every step (a GEMM, or inside the fused time loop), the time
 loop (one kernel launch for the whole sequence, ``steps.py``), and,
 backward, dx and the weight gradients as one GEMM each over all steps plus a

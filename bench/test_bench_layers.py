@@ -1,4 +1,5 @@
-"""pytest-benchmark: a 2-layer bidirectional LSTM and GRU, forward + backward.
+"""pytest-benchmark: a 2-layer bidirectional LSTM, GRU and projected LSTM
+(``proj_size`` = H/2), forward + backward.
 
 The layer figure of issue 3: ``numbarnn.LSTM``/``numbarnn.GRU`` (layers
 over the functional API: stacking, reversal, concatenation) against
@@ -24,11 +25,14 @@ from numbarnn.bench import (SHAPES, SMOKE_SHAPES, numbarnn_threads, set_threads,
                             warm_up)
 from numbarnn.interop import to_torch
 
-CELLS = ["lstm", "gru"]
+CELLS = ["lstm", "gru", "lstmproj"]
 DTYPES = ["float32", "float64"]
 CONTENDERS = ["numbarnn", "torch"]
 LAYER_SHAPES = ("S2", "S3", "S2s")
 _TOL = {"float32": 1e-4, "float64": 1e-10}
+# torch's float32 CPU LSTM says it falls back from oneDNN for projections
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:LSTM with projections is not supported with oneDNN:UserWarning")
 
 
 def pytest_generate_tests(metafunc):
@@ -58,11 +62,12 @@ def _dims(shape):
 def _numbarnn(cell, dtype, shape):
     T, B, I, H = _dims(shape)
     kw = dict(num_layers=2, bidirectional=True, dtype=dtype, seed=0)
-    layer = numbarnn.LSTM(I, H, **kw) if cell == "lstm" else \
-        numbarnn.GRU(I, H, reset_after=True, **kw)
+    layer = {"lstm": lambda: numbarnn.LSTM(I, H, **kw),
+             "lstmproj": lambda: numbarnn.LSTM(I, H, proj_size=H // 2, **kw),
+             "gru": lambda: numbarnn.GRU(I, H, reset_after=True, **kw)}[cell]()
     rng = np.random.default_rng(1)
     x = rng.standard_normal((T, B, I)).astype(dtype)
-    dy = rng.standard_normal((T, B, 2 * H)).astype(dtype)
+    dy = rng.standard_normal((T, B, 2 * (layer.proj_size or H))).astype(dtype)
 
     def call():
         layer.zero_grad()

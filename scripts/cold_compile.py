@@ -48,7 +48,8 @@ import numbarnn
 
 cells, dtypes, top = sys.argv[1].split(","), sys.argv[2].split(","), int(sys.argv[3])
 kinds = {"rnn": (numbarnn.RNN, {}), "lstm": (numbarnn.LSTM, {}),
-         "gru": (numbarnn.GRU, {"reset_after": True}), "grb": (numbarnn.GRU, {})}
+         "gru": (numbarnn.GRU, {"reset_after": True}), "grb": (numbarnn.GRU, {}),
+         "lstmproj": (numbarnn.LSTM, {"proj_size": 8})}
 rng = np.random.default_rng(0)
 for dtype in dtypes:
     for cell in cells:
@@ -69,14 +70,15 @@ for name, t in sorted(own.items(), key=lambda kv: -kv[1])[:top]:
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--cells", default="rnn,lstm,gru,grb",
-                   help="rnn, lstm, gru (reset-after), grb (reset-before GRU)")
+    p.add_argument("--cells", default="rnn,lstm,gru,grb,lstmproj",
+                   help="rnn, lstm, gru (reset-after), grb (reset-before GRU), lstmproj "
+                        "(LSTM with proj_size)")
     p.add_argument("--dtypes", default="float32,float64")
     p.add_argument("--top", type=int, default=12, help="kernels listed")
     args = p.parse_args(argv)
-    unknown = set(args.cells.split(",")) - {"rnn", "lstm", "gru", "grb"}
+    unknown = set(args.cells.split(",")) - {"rnn", "lstm", "gru", "grb", "lstmproj"}
     if unknown:
-        p.error(f"--cells: unknown {sorted(unknown)}; expected rnn, lstm, gru, grb")
+        p.error(f"--cells: unknown {sorted(unknown)}; expected rnn, lstm, gru, grb, lstmproj")
     unknown = set(args.dtypes.split(",")) - {"float32", "float64"}
     if unknown:
         p.error(f"--dtypes: unknown {sorted(unknown)}; expected float32, float64")

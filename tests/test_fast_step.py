@@ -11,6 +11,7 @@ import numbarnn
 from helpers import DTYPE_PARAMS, TOL, run_in_threads
 
 LAYERS = [pytest.param(numbarnn.LSTM, {}, id="lstm"),
+          pytest.param(numbarnn.LSTM, {"proj_size": 13}, id="lstm-proj"),
           pytest.param(numbarnn.GRU, {}, id="gru-before"),
           pytest.param(numbarnn.GRU, {"reset_after": True}, id="gru-after"),
           pytest.param(numbarnn.RNN, {"nonlinearity": "relu"}, id="rnn-relu"),
@@ -30,7 +31,7 @@ def test_streamed_steps_equal_one_forward_call(cls, kw, dtype, B):
     for t in range(15):
         y_t, state = layer.step(x[t], state)
         ys.append(y_t)
-    assert "_step_plan" in layer.__dict__   # the fast path ran
+    assert layer.__dict__.get("_step_plan") is not None   # the fast path ran
     np.testing.assert_allclose(np.stack(ys), y, **TOL[np.dtype(dtype)])
     for a, b in zip(state if isinstance(state, tuple) else (state,),
                     final if isinstance(final, tuple) else (final,)):
@@ -275,8 +276,10 @@ def test_only_large_steps_are_split(monkeypatch):
         assert calls == [2]
         numbarnn.LSTM(128, 256, dtype="float32", seed=0).eval().step(x[:4])
         numbarnn.LSTM(1, 32, dtype="float32", seed=0).eval().step(x[:1, :1])
-        # the reset-before GRU's candidate needs r ⊙ h of every unit: never split
+        # the reset-before GRU's candidate needs r ⊙ h of every unit, the
+        # projection of a projected LSTM every unit of m: never split
         numbarnn.GRU(128, 256, dtype="float32", seed=0).eval().step(x)
+        numbarnn.LSTM(128, 256, proj_size=200, dtype="float32", seed=0).eval().step(x)
         assert calls == [2]
     finally:
         numbarnn.set_num_threads(old)
@@ -295,3 +298,32 @@ def test_non_finite_inputs_are_refused_by_a_split_step(monkeypatch):
             layer.step(x)
     finally:
         numbarnn.set_num_threads(old)
+
+
+@pytest.mark.parametrize("where", ["x", "h of layer 2", "c of layer 2"])
+def test_the_projected_kernel_refuses_non_finite_inputs_of_any_layer(where):
+    # h is (L, B, P), c (L, B, H): each layer checks both, layer 0 also x
+    layer = numbarnn.LSTM(2, 6, num_layers=2, proj_size=4, seed=0).eval()
+    x, h, c = np.ones((3, 2)), np.zeros((2, 3, 4)), np.zeros((2, 3, 6))
+    ok, _ = layer.step(x, (h, c))
+    assert layer._step_plan.proj_table is not None and np.isfinite(ok).all()
+    if where == "x":
+        x[1, 0] = np.nan
+    else:
+        (h if where.startswith("h") else c)[1, 2, 3] = np.inf
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        layer.step(x, (h, c))
+
+
+def test_projected_step_checks_its_weights_and_state_shapes():
+    layer = numbarnn.LSTM(2, 6, proj_size=4, seed=0).eval()
+    x = np.ones((3, 2))
+    layer.params["weight_hr_l0"][0, 0] = np.nan
+    with pytest.raises(ValueError, match="weight_hr_l0 contains NaN or Inf"):
+        layer.step(x)
+    layer.params["weight_hr_l0"][0, 0] = 0.5
+    y, (h, c) = layer.step(x)
+    assert y.shape == (3, 4) and h.shape == (1, 3, 4) and c.shape == (1, 3, 6)
+    # an h as wide as c (H, not P) goes to the general path, which names it
+    with pytest.raises(ValueError, match="state"):
+        layer.step(x, (np.zeros((1, 3, 6)), c))

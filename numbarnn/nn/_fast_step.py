@@ -10,8 +10,10 @@ runs one kernel per layer (``kernels/cpu/step.py``; its compiled version,
 called without numba's dispatch: see :func:`_compiled`) that also rejects
 non-finite inputs; a large step is split over the workers by hidden units
 (:data:`SPLIT_STEP_BYTES`). Anything unusual — other dtypes,
-non-contiguous arrays, lists, GPU arrays, training mode, projections —
-takes the general path, which validates and converts as before.
+non-contiguous arrays, lists, GPU arrays, training mode — takes the
+general path, which validates and converts as before. A projected LSTM
+(``proj_size``) runs ``step.lstm_proj_step``, never split by units (its
+projection reads every unit of m_t).
 
 A plan is rebuilt when a parameter array is replaced or the layer's dtype
 changes (``Module.to``, ``load_state_dict``, assignment). Weights edited in
@@ -66,10 +68,11 @@ class StepPlan:
     """Validated weights of a unidirectional CPU layer or cell.
 
     ``names`` lists, per layer, the parameter names of (w_ih, w_hh, b_ih,
-    b_hh) (None for an absent bias) in ``module.params``.
+    b_hh) (None for an absent bias) in ``module.params``; ``projections``,
+    for an LSTM with ``proj_size``, the names of each layer's w_hr.
     """
 
-    def __init__(self, module, names, kind, options):
+    def __init__(self, module, names, kind, options, projections=None):
         params = module.params
         self.dtype = module.dtype
         self.kind = kind
@@ -87,14 +90,27 @@ class StepPlan:
         self.usable = all(a.dtype == self.dtype and a.flags.c_contiguous
                           for layer in layers for a in layer)
         self.layers = layers
+        # the units H (c's width) and the width of h: P with a projection
+        self.H = layers[0][1].shape[0] // len(CELLS[kind].gate_names)
+        self.proj = None
+        if projections:
+            self.proj = [params[n] for n in projections]
+            for n, a in zip(projections, self.proj):
+                if not np.isfinite(a).all():
+                    raise ValueError(f"{n} contains NaN or Inf")
+            self.usable = self.usable and all(a.dtype == self.dtype and a.flags.c_contiguous
+                                              for a in self.proj)
+        self.width = self.proj[0].shape[0] if self.proj else self.H
         # the kernels' weight argument: addresses of the arrays above, which
         # this plan keeps alive (a plan is replaced, never edited)
-        self.table = _k.weight_table(layers) if self.usable else None
+        self.table = _k.weight_table(layers, 0, self.H) if self.usable else None
+        # a projected LSTM's kernel also takes the addresses of the w_hr
+        self.proj_table = (np.array([a.ctypes.data for a in self.proj], np.int64)
+                           if self.proj and self.usable else None)
         # every parameter array the module holds, compared by identity on
         # each call (four dict look-ups by name took 0.8 µs)
         self.held = tuple(params.values())
         self.n_held = len(self.held)
-        self.H = layers[0][1].shape[1]
         self.I = layers[0][0].shape[1]
         self.n_parts = len(CELLS[kind].states)
         self.act = NONLINEARITIES[options.get("nonlinearity", "tanh")]
@@ -107,7 +123,8 @@ class StepPlan:
         # reset-before GRU: see SPLIT_STEP_BYTES)
         nbytes = sum(a.nbytes for a in layers[0][:2])
         self.split_rows = (-(-SPLIT_STEP_BYTES // nbytes)
-                           if kind != "gru" or self.reset_after else STEP_MAX_BATCH + 1)
+                           if (kind != "gru" or self.reset_after) and not self.proj
+                           else STEP_MAX_BATCH + 1)
         # the state this plan returned last and its (L, B, H) parts: a state
         # passed back is recognised by identity and needs no checks
         self.last = (None, None)
@@ -116,7 +133,8 @@ class StepPlan:
         # (their input is the (L, B, H) output of the step)
         self.calls = _compiled(self) if self.usable else (None, None)
         # what run reads on every call, in one attribute (~25 ns a look-up)
-        self.fixed = (self.dtype, (self.I,), self.H, len(layers), self.n_parts == 2, self.table)
+        self.fixed = (self.dtype, (self.I,), self.H, self.width, len(layers),
+                      self.n_parts == 2, self.table)
 
     def current(self, module):
         """True while the module holds the arrays (and dtype) this plan was made from."""
@@ -133,7 +151,7 @@ class StepPlan:
         (B, H) (a cell's ``forward``). Returns ``(h_top, new_state)``, or None
         when the inputs need the general path.
         """
-        dtype, tail, H, n_layers, lstm, table = self.fixed
+        dtype, tail, H, R, n_layers, lstm, table = self.fixed
         if table is None:   # weights the kernels cannot read in place
             return None
         # x.shape[1:] == (I,) also says x is 2-D; the flags: C-contiguous
@@ -144,11 +162,13 @@ class StepPlan:
         B = x.shape[0]
         if B > STEP_MAX_BATCH:
             return None
-        shape = (n_layers, B, H) if layered else (B, H)
+        # h is (n_layers, B, R), c (n_layers, B, H): R is P with a projection
+        shape = (n_layers, B, R) if layered else (B, R)
+        cshape = (n_layers, B, H) if layered else (B, H)
         last = self.last
         if state is None:
             h = _zeros(shape, dtype)
-            c = _zeros(shape, dtype) if lstm else None
+            c = _zeros(cshape, dtype) if lstm else None
         elif state is last[0]:
             # this plan's own output (the usual streaming loop): known valid
             h, c = last[1]
@@ -157,14 +177,14 @@ class StepPlan:
                 if type(state) is not tuple or len(state) != 2:
                     return None
                 h, c = state
-                if not _fits(c, dtype, shape):
+                if not _fits(c, dtype, cshape):
                     return None
             else:
                 h, c = state, None
             if not _fits(h, dtype, shape):
                 return None
         if not layered:   # a cell: the kernels take (L, B, H) with L = 1
-            shape = (1, B, H)
+            shape = cshape = (1, B, H)
             h = h.reshape(shape)
             c = None if c is None else c.reshape(shape)
         # outputs per call: several threads may step one layer at once
@@ -172,7 +192,18 @@ class StepPlan:
         # every layer of a step split by units when the first is large enough
         split = B >= self.split_rows
         first, upper = self.calls
-        if lstm:
+        if self.proj_table is not None:
+            c_new = _empty(cshape, dtype)
+            m = _empty((B, H), dtype)
+            ptable = self.proj_table
+            bad = first(x, 0, 0, h, c, table, ptable, m, h_new, c_new)
+            layer = 0
+            while not bad and layer + 1 < n_layers:
+                layer += 1
+                bad = upper(h_new, (layer - 1) * B * R, layer, h, c, table, ptable, m, h_new,
+                            c_new)
+            full = new = (h_new, c_new)
+        elif lstm:
             c_new = _empty(shape, dtype)
             bad = self._split(_k.lstm_step, (x, 0, 0, h, c), (h_new, c_new)) if split else \
                 first(x, 0, 0, h, c, table, h_new, c_new)
@@ -256,7 +287,9 @@ def _compiled(plan):
     """
     dt = plan.dtype
     x, s = np.zeros((1, plan.I), dt), np.zeros((1, 1, plan.H), dt)
-    if plan.n_parts == 2:   # h and c
+    if plan.proj_table is not None:
+        kernel, tail = _k.lstm_proj_step, (s, s, plan.table, plan.proj_table, s[0], s, s)
+    elif plan.n_parts == 2:   # h and c
         kernel, tail = _k.lstm_step, (s, s, plan.table, s, s)
     else:
         kernel, tail = plan.kernel[0], (s, plan.table, plan.kernel[1], s)

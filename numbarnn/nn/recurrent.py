@@ -579,14 +579,16 @@ class RNNBase(CellKind, Module):
         # eval-mode streaming on the CPU (nn/_fast_step.py); None where it
         # does not apply. A move to the GPU replaces the parameter arrays, so
         # the plan's check (StepPlan.current) sends the next step here again
-        if self._device != "cpu" or self.proj_size or self.bidirectional:
+        if self._device != "cpu" or self.bidirectional:
             self._step_plan = None
             return None
         names = [tuple(n + self._suffix(layer, 0) if n + self._suffix(layer, 0) in
                        self.params else None
                        for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
                  for layer in range(self.num_layers)]
-        plan = self._step_plan = StepPlan(self, names, self.kind, self._options)
+        projections = ["weight_hr" + self._suffix(layer, 0)
+                       for layer in range(self.num_layers)] if self.proj_size else None
+        plan = self._step_plan = StepPlan(self, names, self.kind, self._options, projections)
         return plan
 
     def step(self, x_t, state=None, *, check_finite=True):

@@ -269,10 +269,11 @@ def _finish(pw, wo, pv, vo, KL, K, acc, pout, o):
 
 
 @helper
-def _gates(px, xo, ph, ho, pwi, pwh, pbi, pbh, pg, pgh, pt, B, G, I, H, u0, u1, gsplit):
+def _gates(px, xo, ph, ho, pwi, pwh, pbi, pbh, pg, pgh, pt, B, G, I, H, K, u0, u1, gsplit):
     # for each batch row b, gate g < G and unit u0 <= u < u1, at column
     # g·nu + u − u0 (nu = u1 − u0) of g (B, G·nu): b_ih + w_ih x_b + b_hh +
-    # w_hh h_b (weight row g·H + u); gates from ``gsplit`` keep the
+    # w_hh h_b (weight row g·H + u; h_b and the rows of w_hh have K values:
+    # H, or P for a projected LSTM); gates from ``gsplit`` keep the
     # recurrent part apart, in gh (B, (G − gsplit)·nu) (the reset-after
     # GRU's candidate). ``pt`` is scratch for B × G·nu values. Every value is
     # the same whatever the unit range (a step split over workers by units
@@ -292,10 +293,10 @@ def _gates(px, xo, ph, ho, pwi, pwh, pbi, pbh, pg, pgh, pt, B, G, I, H, u0, u1, 
             for g in range(runs):
                 r = g * H + u0
                 _dots_one(pwi, r * I, I, px, xo + b * I, pg, b * R + g * nu, n, L)
-                _dots_one(pwh, r * H, H, ph, ho + b * H, pt, b * R + g * nu, n, L)
+                _dots_one(pwh, r * K, K, ph, ho + b * K, pt, b * R + g * nu, n, L)
     else:
         _dots(pwi, I, px, xo, I, B, pg, R, zero, G, H, u0, u1, L)
-        _dots(pwh, H, ph, ho, H, B, pt, R, zero, G, H, u0, u1, L)
+        _dots(pwh, K, ph, ho, K, B, pt, R, zero, G, H, u0, u1, L)
     # the sums in vectors of L units, the same additions in the same order
     # as the scalar tail's, so the same bits. One LSTM float32 step, timeit
     # best of 11, alternating processes: B = 32, H = 128 (S3) 84 -> 73-76
@@ -408,7 +409,7 @@ def lstm_step(x, xo, l, h, c, weights, h_new, c_new):
     pg = ptr(g)
     L = lanes_of(pg)
     _gates(px, xo, ph, base, pwi, pwh, pbi, pbh, pg, pg, ptr(g[B * R:]), B, np.int64(4), I, H,
-           u0, u1, np.int64(4))
+           H, u0, u1, np.int64(4))
     for b in range(B):
         u = base + b * H
         o = b * R - u0
@@ -427,6 +428,59 @@ def lstm_step(x, xo, l, h, c, weights, h_new, c_new):
             store(pco, u + j, cj)
             store(pho, u + j, hj)
             j += 1
+    keep_alive(g)   # g is only used through pointers
+    return 0
+
+
+@kernel
+def lstm_proj_step(x, xo, l, h, c, weights, projections, m, h_new, c_new):
+    """One step of layer ``l`` of an LSTM with a projection (``proj_size``
+    P): h and h_new are (L, B, P), c and c_new (L, B, H), ``projections``
+    (L,) the addresses of each layer's w_hr (P, H), ``m`` (B, H) scratch
+    for o ⊙ tanh(c). Every unit (the projection reads all of m)."""
+    B, P = h.shape[1], h.shape[2]
+    H = c.shape[2]
+    pwi, pwh, pbi, pbh, I, u0, u1 = _weights(weights, l, h)
+    pwr = ptr_at(projections[l], h)
+    px, ph, pc, pm, pco = ptr(x), ptr(h), ptr(c), ptr(m), ptr(c_new)
+    hb = l * B * P
+    cb = l * B * H
+    bad = _nonfinite_inputs(px, xo, ph, hb, B, P, I, l) + _count_nonfinite(pc, cb, B * H)
+    if bad:
+        return bad
+    R = 4 * H
+    g = np.empty(2 * B * R, h.dtype)   # the gates (B, 4H), then scratch
+    pg = ptr(g)
+    L = lanes_of(pg)
+    _gates(px, xo, ph, hb, pwi, pwh, pbi, pbh, pg, pg, ptr(g[B * R:]), B, np.int64(4), I, H,
+           P, u0, u1, np.int64(4))
+    for b in range(B):
+        u = cb + b * H
+        o = b * R
+        mo = b * H
+        j = 0
+        while j + L <= H:
+            i, f, n, q, cj, mj = lstm_cell(vload(pg, o + j), vload(pg, o + H + j),
+                                           vload(pg, o + 2 * H + j), vload(pg, o + 3 * H + j),
+                                           vload(pc, u + j))
+            vstore(pco, u + j, cj)
+            vstore(pm, mo + j, mj)
+            j += L
+        while j < H:
+            i, f, n, q, cj, mj = lstm_cell(load(pg, o + j), load(pg, o + H + j),
+                                           load(pg, o + 2 * H + j), load(pg, o + 3 * H + j),
+                                           load(pc, u + j))
+            store(pco, u + j, cj)
+            store(pm, mo + j, mj)
+            j += 1
+    # h_t = w_hr m_t: P rows of w_hr (read in place) against each row of m
+    zero = B - B  # not a literal 0: see _gates
+    pho = ptr(h_new[l])
+    if B < 4:
+        for b in range(B):
+            _dots_one(pwr, zero, H, pm, b * H, pho, b * P, P, L)
+    else:
+        _dots(pwr, H, pm, zero, H, B, pho, P, zero, zero + 1, P, zero, P, L)
     keep_alive(g)   # g is only used through pointers
     return 0
 
@@ -453,7 +507,7 @@ def gru_step(x, xo, l, h, weights, reset_after, h_new):
         # gates (B, 3·nu); the candidate's recurrent part apart, (B, nu)
         pgh = ptr(g[B * R:])
         _gates(px, xo, ph, base, pwi, pwh, pbi, pbh, pg, pgh, ptr(g[2 * B * R:]), B,
-               np.int64(3), I, H, u0, u1, np.int64(2))
+               np.int64(3), I, H, H, u0, u1, np.int64(2))
         for b in range(B):
             u = base + b * H
             o = b * R - u0
@@ -482,7 +536,7 @@ def gru_step(x, xo, l, h, weights, reset_after, h_new):
             ptr(g[2 * B * Z + 2 * B * H:])
         zero = B - B  # not a literal 0: see _gates
         _gates(px, xo, ph, base, pwi, pwh, pbi, pbh, pg, pg, ptr(g[B * Z:]), B, np.int64(2), I,
-               H, zero, H, np.int64(2))
+               H, H, zero, H, np.int64(2))
         for b in range(B):
             u = base + b * H
             o = b * Z
@@ -520,7 +574,7 @@ def rnn_step(x, xo, l, h, weights, act, h_new):
     g = np.empty(2 * B * nu, h.dtype)
     pg = ptr(g)
     _gates(px, xo, ph, base, pwi, pwh, pbi, pbh, pg, pg, ptr(g[B * nu:]), B, np.int64(1), I, H,
-           u0, u1, np.int64(1))
+           H, u0, u1, np.int64(1))
     for b in range(B):
         u = base + b * H
         o = b * nu - u0

@@ -36,13 +36,54 @@ Backward, per step (t from T−1 down): ``dh_t`` for the worker's units is
 all workers) with its slice of ``W_hh``; the cell's backward runs on
 vectors and writes this step's gate gradients for the worker's columns.
 """
-from ..._jit import kernel
+from ..._jit import inline, kernel
 from .cell import lstm_cell, lstm_cell_backward
 from .packed import block_panels, product, project_chunk
 from .simd import (atomic_load, barrier_wait, lanes_of, load, ptr, publish, store, vload,
                    vstore)
 
 G = 4
+
+
+@inline
+def cell_block(pgx, go, pS, so, c0, pcs, cp, cn, ph, hn, pg, k, training):
+    """The cell update of one batch row's block of L units: the
+    pre-activations ``gx + S`` at columns ``c0`` … (i, f, g, o, a vector
+    each; chunk row ``go``, scratch row ``so``), c_{t−1} from ``pcs[cp]``;
+    c_t to ``pcs[cn]``, o ⊙ tanh(c_t) to ``ph[hn]`` (h_t, or m_t with a
+    projection) and in training the activations to ``pg[k]``. Shared with
+    ``fused_lstm_proj.py``."""
+    L = lanes_of(pgx)
+    ai = vload(pgx, go + c0) + vload(pS, so + c0)
+    af = vload(pgx, go + c0 + L) + vload(pS, so + c0 + L)
+    ag = vload(pgx, go + c0 + 2 * L) + vload(pS, so + c0 + 2 * L)
+    ao = vload(pgx, go + c0 + 3 * L) + vload(pS, so + c0 + 3 * L)
+    i, f, g, o, c, h = lstm_cell(ai, af, ag, ao, vload(pcs, cp))
+    vstore(pcs, cn, c)
+    vstore(ph, hn, h)
+    if training:
+        vstore(pg, k, i)
+        vstore(pg, k + L, f)
+        vstore(pg, k + 2 * L, g)
+        vstore(pg, k + 3 * L, o)
+
+
+@inline
+def cell_block_backward(pg, k, pcs, cur, prev, dh, pdc, u, pdg):
+    """The cell's backward pass for one batch row's block of L units: the
+    activations at ``pg[k]`` (i, f, g, o), c_t and c_{t−1} at ``pcs[cur]``
+    and ``pcs[prev]``, the gradient ``dh`` (a vector) of o ⊙ tanh(c_t);
+    the gate gradients to ``pdg[k]``, and ``pdc[u]`` from dc_t to dc_{t−1}.
+    Shared with ``fused_lstm_proj.py``."""
+    L = lanes_of(pg)
+    dai, daf, dag, dao, dcp = lstm_cell_backward(
+        vload(pg, k), vload(pg, k + L), vload(pg, k + 2 * L), vload(pg, k + 3 * L),
+        vload(pcs, cur), vload(pcs, prev), dh, vload(pdc, u))
+    vstore(pdg, k, dai)
+    vstore(pdg, k + L, daf)
+    vstore(pdg, k + 2 * L, dag)
+    vstore(pdg, k + 3 * L, dao)
+    vstore(pdc, u, dcp)
 
 
 @kernel
@@ -85,20 +126,9 @@ def lstm_forward_steps(x, wxp, bx, whp, bh, hs, cs, gx, S, gates, y, Tc, trainin
                 so = b * C
                 for ub in range(ub0, ub1):
                     c0 = ub * G * L
-                    ai = vload(pgx, go + c0) + vload(pS, so + c0)
-                    af = vload(pgx, go + c0 + L) + vload(pS, so + c0 + L)
-                    ag = vload(pgx, go + c0 + 2 * L) + vload(pS, so + c0 + 2 * L)
-                    ao = vload(pgx, go + c0 + 3 * L) + vload(pS, so + c0 + 3 * L)
                     u = b * Hp + ub * L
-                    i, f, g, o, c, h = lstm_cell(ai, af, ag, ao, vload(pcs, prev + u))
-                    vstore(pcs, cur + u, c)
-                    vstore(phs, hcur + u, h)
-                    if training:
-                        k = (t * B + b) * C + c0
-                        vstore(pg, k, i)
-                        vstore(pg, k + L, f)
-                        vstore(pg, k + 2 * L, g)
-                        vstore(pg, k + 3 * L, o)
+                    cell_block(pgx, go, pS, so, c0, pcs, prev + u, cur + u, phs, hcur + u, pg,
+                               (t * B + b) * C + c0, training)
                 yo = (t * B + b) * H
                 ho = hcur + b * Hp
                 for j in range(u0, u1):
@@ -158,19 +188,9 @@ def lstm_backward_steps(wbp, zb, gates, cs, dy, dh, dc, dg, S, counter, ub0, ub1
                 for j in range(u0, u1):
                     store(pdh, so + j, load(pdh, so + j) + load(pdy, yo + j))
             for ub in range(ub0, ub1):
-                c0 = ub * G * L
-                k = (t * B + b) * C + c0
                 u = b * Hp + ub * L
-                cur = ((t + 1) * B + b) * Hp + ub * L
-                prev = (t * B + b) * Hp + ub * L
-                dai, daf, dag, dao, dcp = lstm_cell_backward(
-                    vload(pg, k), vload(pg, k + L), vload(pg, k + 2 * L), vload(pg, k + 3 * L),
-                    vload(pcs, cur), vload(pcs, prev), vload(pdh, u), vload(pdc, u))
-                vstore(pdg, k, dai)
-                vstore(pdg, k + L, daf)
-                vstore(pdg, k + 2 * L, dag)
-                vstore(pdg, k + 3 * L, dao)
-                vstore(pdc, u, dcp)
+                cell_block_backward(pg, (t * B + b) * C + ub * G * L, pcs, (t + 1) * B * Hp + u,
+                                    t * B * Hp + u, vload(pdh, u), pdc, u, pdg)
         published = publish(pcount, 5, tb - t, published, every, t == ta)
         if parts > 1:
             barrier_wait(pcount, parts, T - t)

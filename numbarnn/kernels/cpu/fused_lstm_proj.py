@@ -22,9 +22,9 @@ library's thread count and its results do not depend on the number of
 workers.
 """
 from ..._jit import kernel
-from .cell import lstm_cell, lstm_cell_backward
+from .fused_lstm import cell_block, cell_block_backward
 from .packed import product, project_chunk
-from .simd import atomic_load, lanes_of, load, ptr, publish, store, vload, vstore
+from .simd import atomic_load, lanes_of, load, ptr, publish, store, vload
 
 G = 4
 
@@ -75,20 +75,9 @@ def lstm_proj_forward_steps(x, wxp, bx, whp, wrp, zb, hs, cs, ms, gx, S, gates, 
                 so = b * C
                 for ub in range(ub0, ub1):
                     c0 = ub * G * L
-                    ai = vload(pgx, go + c0) + vload(pS, so + c0)
-                    af = vload(pgx, go + c0 + L) + vload(pS, so + c0 + L)
-                    ag = vload(pgx, go + c0 + 2 * L) + vload(pS, so + c0 + 2 * L)
-                    ao = vload(pgx, go + c0 + 3 * L) + vload(pS, so + c0 + 3 * L)
                     u = b * Hp + ub * L
-                    i, f, g, o, c, m = lstm_cell(ai, af, ag, ao, vload(pcs, cprev + u))
-                    vstore(pcs, ccur + u, c)
-                    vstore(pms, mo + u, m)
-                    if training:
-                        k = (t * B + b) * C + c0
-                        vstore(pg, k, i)
-                        vstore(pg, k + L, f)
-                        vstore(pg, k + 2 * L, g)
-                        vstore(pg, k + 3 * L, o)
+                    cell_block(pgx, go, pS, so, c0, pcs, cprev + u, ccur + u, pms, mo + u, pg,
+                               (t * B + b) * C + c0, training)
             # h_t = w_hr m_t, straight into the state buffer
             product(pms, mo + b0 * Hp, Hp, phs, hcur + b0 * Pq, Pq, b1 - b0, pwr, 0,
                     proj_panels, H, pzb, False, t % 2 == 1)
@@ -161,18 +150,7 @@ def lstm_proj_backward_steps(wbp, wrb, zb, gates, cs, dy, dh, dc, dg, dyh, S, Sm
                 pzb, split, t % 2 == 1)
         for b in range(b0, b1):
             for ub in range(ub0, ub1):
-                c0 = ub * G * L
-                k = (t * B + b) * C + c0
                 u = b * Hp + ub * L
-                cur = ((t + 1) * B + b) * Hp + ub * L
-                prev = (t * B + b) * Hp + ub * L
-                dai, daf, dag, dao, dcp = lstm_cell_backward(
-                    vload(pg, k), vload(pg, k + L), vload(pg, k + 2 * L), vload(pg, k + 3 * L),
-                    vload(pcs, cur), vload(pcs, prev), vload(pSm, b * Hq + ub * L),
-                    vload(pdc, u))
-                vstore(pdg, k, dai)
-                vstore(pdg, k + L, daf)
-                vstore(pdg, k + 2 * L, dag)
-                vstore(pdg, k + 3 * L, dao)
-                vstore(pdc, u, dcp)
+                cell_block_backward(pg, (t * B + b) * C + ub * G * L, pcs, (t + 1) * B * Hp + u,
+                                    t * B * Hp + u, vload(pSm, b * Hq + ub * L), pdc, u, pdg)
         published = publish(pcount, 5, tb - t, published, every, t == ta)

@@ -412,24 +412,32 @@ def lstm_step(x, xo, l, h, c, weights, h_new, c_new):
            H, u0, u1, np.int64(4))
     for b in range(B):
         u = base + b * H
-        o = b * R - u0
-        j = u0
-        while j + L <= u1:
-            i, f, n, q, cj, hj = lstm_cell(vload(pg, o + j), vload(pg, o + nu + j),
-                                           vload(pg, o + 2 * nu + j), vload(pg, o + 3 * nu + j),
-                                           vload(pc, u + j))
-            vstore(pco, u + j, cj)
-            vstore(pho, u + j, hj)
-            j += L
-        while j < u1:
-            i, f, n, q, cj, hj = lstm_cell(load(pg, o + j), load(pg, o + nu + j),
-                                           load(pg, o + 2 * nu + j), load(pg, o + 3 * nu + j),
-                                           load(pc, u + j))
-            store(pco, u + j, cj)
-            store(pho, u + j, hj)
-            j += 1
+        _lstm_cells(pg, b * R - u0, nu, pc, pco, u, pho, u, u0, u1, L)
     keep_alive(g)   # g is only used through pointers
     return 0
+
+
+@inline
+def _lstm_cells(pg, o, nu, pc, pco, u, ph, hu, j0, j1, L):
+    # the cell update of units j0:j1 of one batch row: gate j's i, f, g, o
+    # at pg[o + j], pg[o + nu + j], …; c_{t−1} at pc[u + j], c_t to
+    # pco[u + j], o ⊙ tanh(c_t) to ph[hu + j]. Vectors of L units, then
+    # scalars
+    j = j0
+    while j + L <= j1:
+        i, f, n, q, cj, hj = lstm_cell(vload(pg, o + j), vload(pg, o + nu + j),
+                                       vload(pg, o + 2 * nu + j), vload(pg, o + 3 * nu + j),
+                                       vload(pc, u + j))
+        vstore(pco, u + j, cj)
+        vstore(ph, hu + j, hj)
+        j += L
+    while j < j1:
+        i, f, n, q, cj, hj = lstm_cell(load(pg, o + j), load(pg, o + nu + j),
+                                       load(pg, o + 2 * nu + j), load(pg, o + 3 * nu + j),
+                                       load(pc, u + j))
+        store(pco, u + j, cj)
+        store(ph, hu + j, hj)
+        j += 1
 
 
 @kernel
@@ -455,24 +463,8 @@ def lstm_proj_step(x, xo, l, h, c, weights, projections, m, h_new, c_new):
     _gates(px, xo, ph, hb, pwi, pwh, pbi, pbh, pg, pg, ptr(g[B * R:]), B, np.int64(4), I, H,
            P, u0, u1, np.int64(4))
     for b in range(B):
-        u = cb + b * H
-        o = b * R
-        mo = b * H
-        j = 0
-        while j + L <= H:
-            i, f, n, q, cj, mj = lstm_cell(vload(pg, o + j), vload(pg, o + H + j),
-                                           vload(pg, o + 2 * H + j), vload(pg, o + 3 * H + j),
-                                           vload(pc, u + j))
-            vstore(pco, u + j, cj)
-            vstore(pm, mo + j, mj)
-            j += L
-        while j < H:
-            i, f, n, q, cj, mj = lstm_cell(load(pg, o + j), load(pg, o + H + j),
-                                           load(pg, o + 2 * H + j), load(pg, o + 3 * H + j),
-                                           load(pc, u + j))
-            store(pco, u + j, cj)
-            store(pm, mo + j, mj)
-            j += 1
+        # m_t of every unit, to the scratch
+        _lstm_cells(pg, b * R, H, pc, pco, cb + b * H, pm, b * H, u0, u1, L)
     # h_t = w_hr m_t: P rows of w_hr (read in place) against each row of m
     zero = B - B  # not a literal 0: see _gates
     pho = ptr(h_new[l])

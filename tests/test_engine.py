@@ -21,6 +21,17 @@ from numbarnn.kernels.cpu.simd import barrier_wait, lanes_of, ptr, vload, vstore
 from helpers import (DTYPE_PARAMS, VARIANT_PARAMS, VARIANTS, assert_all_close,
                      check_against_reference, rng_for)
 
+#: engine.THREADED_PASS_BYTES as the library sets it (the fixture below lowers it)
+REAL_PASS_BYTES = engine.THREADED_PASS_BYTES
+
+
+@pytest.fixture(autouse=True)
+def _split_small_passes(monkeypatch):
+    # these tests split passes far smaller than a split pays for in real use
+    # (engine.THREADED_PASS_BYTES); test_engine.py's
+    # test_small_passes_run_on_one_worker checks that rule
+    monkeypatch.setattr(engine, "THREADED_PASS_BYTES", 0)
+
 
 @pytest.mark.parametrize("dtype", DTYPE_PARAMS)
 @pytest.mark.parametrize("M,K,N", [(1, 1, 1), (3, 7, 40), (4, 16, 64), (9, 33, 100),
@@ -706,3 +717,30 @@ def test_a_thread_count_that_changes_at_every_read_changes_no_bit(variant, shape
         for name, value in w.items():
             if value is not None:
                 np.testing.assert_array_equal(g[name], value, err_msg=name)
+
+
+def test_small_passes_run_on_one_worker(monkeypatch):
+    # steps large enough to share (2^16 multiply-adds each) in a pass too
+    # short to pay for the hand-off to a second worker run on the calling
+    # thread alone; a longer pass of the same steps is shared
+    monkeypatch.setattr(engine, "THREADED_PASS_BYTES", REAL_PASS_BYTES)
+    calls = []
+    real = workers.run_parts
+    monkeypatch.setattr(workers, "run_parts", lambda n, job: calls.append(n) or real(n, job))
+    variant = next(v for v in VARIANTS if v.id == "lstm")
+    lay = engine.layout(4, 32, np.float32)
+    assert 16 * lay.C * lay.H == engine.THREADED_STEP_WORK
+    old = numbarnn.set_num_threads(2)
+    try:
+        for T, shared in ((20, False), (200, True)):
+            assert 16 * lay.C * lay.H * T * 4 >= REAL_PASS_BYTES if shared else \
+                16 * lay.C * lay.H * T * 4 < REAL_PASS_BYTES
+            rng = rng_for("small-pass", T)
+            inp = variant.make_inputs(rng, T, 16, 1, 32, np.float32)
+            cot = variant.make_cotangents(rng, T, 16, 32, np.float32)
+            calls.clear()
+            got = variant.forward_backward(inp, cot)
+            assert calls and (max(calls) == 2 if shared else max(calls) == 1), (T, calls)
+            assert_all_close(got[1], variant.ref_backward(inp, cot), np.float32)
+    finally:
+        numbarnn.set_num_threads(old)

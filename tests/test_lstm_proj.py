@@ -14,6 +14,14 @@ from reference import lstm as ref
 
 from helpers import DTYPE_PARAMS, TOL, fd_gradient, rel_error, rng_for
 
+
+@pytest.fixture(autouse=True)
+def _split_small_passes(monkeypatch):
+    # these tests split passes far smaller than a split pays for in real use
+    # (engine.THREADED_PASS_BYTES); test_engine.py's
+    # test_small_passes_run_on_one_worker checks that rule
+    monkeypatch.setattr(engine, "THREADED_PASS_BYTES", 0)
+
 # (T, B, I, H, P): tiny, odd, a P of 1, several unit blocks, and B = 11 (an
 # 8-row register tile and single rows) with H and P of several blocks and
 # panels in both dtypes

@@ -17,6 +17,14 @@ from numbarnn.functional import engine
 from helpers import rng_for
 
 
+@pytest.fixture(autouse=True)
+def _split_small_passes(monkeypatch):
+    # these tests split passes far smaller than a split pays for in real use
+    # (engine.THREADED_PASS_BYTES); test_engine.py's
+    # test_small_passes_run_on_one_worker checks that rule
+    monkeypatch.setattr(engine, "THREADED_PASS_BYTES", 0)
+
+
 def test_set_num_threads_rejects_zero():
     with pytest.raises(ValueError, match="at least 1"):
         numbarnn.set_num_threads(0)

@@ -85,6 +85,21 @@ def row_groups(B):
 #: hand-off (~20 µs a call) cost more than a second thread saves.
 THREADED_STEP_WORK = 1 << 16
 
+#: ... and below this many bytes of multiply-adds in a whole pass (T·B·C·H
+#: times the itemsize: 2^23 float32 or 2^22 float64 multiply-adds, roughly
+#: 0.3 ms of one core), so does the pass's hand-off to a second worker,
+#: 40-110 µs on the project machine (a worker waits to be woken and for the
+#: GIL). Two threads against one, interleaved in one process, every cell,
+#: float32 and float64, T 20-200, B 8-64, H 16-128, I = 8, forward and
+#: fwd+bwd, medians of 9-41 calls: of the 51 passes below 2^25 bytes that
+#: the per-step rule split, 47 were slower on two threads in one mode or
+#: both (median 0.88x, down to 0.50x: the Elman RNN at T = 20, B = 64, H =
+#: 32, float64; the LSTM at T = 20, B = 16, H = 32 float32 0.68x forward,
+#: 0.60x fwd+bwd), none faster than 1.30x; of the 137 from 2^25 on, 133
+#: were faster in both (median 1.44x, up to 1.83x), 4 slower in one mode
+#: (0.74-0.98x).
+THREADED_PASS_BYTES = 1 << 25
+
 Layout = namedtuple("Layout", "G H L n_blocks Hp Hq C cols units valid rows")
 
 
@@ -232,12 +247,24 @@ def chunk_steps(T, B, lay):
 BATCH_SPLIT_BYTES = 1 << 21
 
 
-def plan(B, lay, itemsize, rows_only=False):
-    """``(parts, by_units)``: how many workers a pass asks for and how it is
-    cut; with ``rows_only`` (a kernel that cannot split its units: the
-    projected LSTM) by batch rows, or on one worker."""
+def plan(B, lay, itemsize, rows_only=False, steps=None):
+    """``(parts, by_units)``: how many workers a pass of ``steps`` steps
+    (None: the per-step rule alone) asks for and how it is cut; with
+    ``rows_only`` (a kernel that cannot split its units: the projected
+    LSTM) by batch rows, or on one worker.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numbarnn.functional.engine import layout, plan
+    >>> lay = layout(4, 32, np.float32)     # B = 16: 2^16 multiply-adds a step,
+    >>> plan(16, lay, 4, steps=20)          # but 20 steps are too few to share
+    (1, True)
+    """
     pairs = lay.n_blocks // 2
-    if B * lay.C * lay.H < THREADED_STEP_WORK:
+    work = B * lay.C * lay.H
+    if work < THREADED_STEP_WORK or (steps is not None
+                                     and steps * work * itemsize < THREADED_PASS_BYTES):
         return 1, not rows_only
     threads = get_num_threads()
     if (rows_only or lay.C * lay.H * itemsize <= BATCH_SPLIT_BYTES) \
@@ -250,12 +277,12 @@ def plan(B, lay, itemsize, rows_only=False):
     return max(1, min(threads, pairs)), True
 
 
-def plan_parts(B, lay):
-    """How many workers a pass asks for."""
-    return plan(B, lay, VECTOR_BYTES // lay.L)[0]
+def plan_parts(B, lay, steps=None):
+    """How many workers a pass (of ``steps`` steps) asks for."""
+    return plan(B, lay, VECTOR_BYTES // lay.L, steps=steps)[0]
 
 
-def unit_parts(B, lay):
+def unit_parts(B, lay, steps=None):
     """How many workers a pass split by units (``run(..., by_units=True)``)
     asks for: a worker owns whole pairs of unit blocks.
 
@@ -266,7 +293,7 @@ def unit_parts(B, lay):
     >>> unit_parts(1, layout(4, 32, np.float32))     # a B = 1 step is too small to share
     1
     """
-    return min(plan_parts(B, lay), max(1, lay.n_blocks // 2))
+    return min(plan_parts(B, lay, steps), max(1, lay.n_blocks // 2))
 
 
 def block_range(part, parts, lay):
@@ -339,9 +366,10 @@ def run(fn, args, B, lay, steps=None, backward=False, by_units=None, parts=None)
     if parts is not None and not by_units:
         raise ValueError("engine.run: parts= is for a pass split by units (by_units=True)")
     if by_units:
-        parts, units = unit_parts(B, lay) if parts is None else parts, True
+        parts, units = unit_parts(B, lay, steps) if parts is None else parts, True
     else:
-        parts, units = plan(B, lay, VECTOR_BYTES // lay.L, rows_only=by_units is False)
+        parts, units = plan(B, lay, VECTOR_BYTES // lay.L, rows_only=by_units is False,
+                            steps=steps)
     span = () if steps is None else (0, steps)
     if units or parts <= 1:
         return workers.run_parts(parts, lambda part, n, counter: (
@@ -415,7 +443,7 @@ def weight_grads(dg, dgh, x, h0, y, w_ih, lay, out):
     # the thread count is read once: the scratch has a row for each part,
     # and another thread's set_num_threads between sizing it and running
     # the parts made more parts than rows (they wrote past the scratch)
-    parts = unit_parts(x.shape[1], lay)
+    parts = unit_parts(x.shape[1], lay, x.shape[0])
     args, finish = _grads_args(dg, dgh, x, h0, y, w_ih, lay, out, parts)
     run(_grads.weight_grads_part, args, x.shape[1], lay, by_units=True, parts=parts)
     finish()

@@ -168,14 +168,17 @@ def test_matches_torch(dtype, bias):
         np.testing.assert_allclose(ours, p.grad.numpy(), err_msg=name, **tol)
 
 
-@pytest.mark.parametrize("mode", ["rows", "one-step-pieces", "follow"])
+@pytest.mark.parametrize("mode", ["rows", "one-step-pieces", "units", "follow"])
 @pytest.mark.parametrize("dtype", DTYPE_PARAMS)
 def test_threaded_pass_matches_reference_and_the_serial_bits(mode, dtype, monkeypatch):
-    """Split by batch rows over three workers (in groups, or every step a
-    piece of its own taken by any worker), or, for a long pass whose loop
-    runs on one worker, the weight gradients following the loop on a
-    second: the oracle's numbers and exactly the one-thread bits."""
-    T, B, I, H, P = (6, 13, 4, 40, 37) if mode != "follow" else (23, 3, 4, 20, 5)
+    """Split over three workers by batch rows (in groups, or every step a
+    piece of its own taken by any worker) or by hidden units (each worker
+    its gate columns and a share of h's: an uneven one, and none for one
+    worker in float32), or, for a long pass whose loop runs on one worker,
+    the weight gradients following the loop on a second: the oracle's
+    numbers and exactly the one-thread bits."""
+    T, B, I, H, P = {"rows": (6, 13, 4, 40, 37), "one-step-pieces": (6, 13, 4, 40, 37),
+                     "units": (6, 5, 4, 100, 37), "follow": (23, 3, 4, 20, 5)}[mode]
     rng = rng_for("proj-threads", mode, np.dtype(dtype).name)
     inp = make_inputs(rng, T, B, I, H, P, dtype)
     cot = make_cot(rng, T, B, H, P, dtype)
@@ -193,7 +196,8 @@ def test_threaded_pass_matches_reference_and_the_serial_bits(mode, dtype, monkey
         serial = run(inp, cot)
         numbarnn.set_num_threads(3)
         if mode != "follow":
-            assert engine.plan(B, lay, np.dtype(dtype).itemsize, rows_only=True) == (3, False)
+            assert engine.plan(B, lay, np.dtype(dtype).itemsize, steps=T) == \
+                (3, mode == "units")
         outs, grads = check_against_reference(inp, cot, dtype)
         infer = lstm_forward(inp["x"], *(inp[k] for k in NAMES[1:7]), w_hr=inp["w_hr"])
     finally:

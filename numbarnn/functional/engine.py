@@ -247,11 +247,9 @@ def chunk_steps(T, B, lay):
 BATCH_SPLIT_BYTES = 1 << 21
 
 
-def plan(B, lay, itemsize, rows_only=False, steps=None):
+def plan(B, lay, itemsize, steps=None):
     """``(parts, by_units)``: how many workers a pass of ``steps`` steps
-    (None: the per-step rule alone) asks for and how it is cut; with
-    ``rows_only`` (a kernel that cannot split its units: the projected
-    LSTM) by batch rows, or on one worker.
+    (None: the per-step rule alone) asks for and how it is cut.
 
     Examples
     --------
@@ -265,13 +263,10 @@ def plan(B, lay, itemsize, rows_only=False, steps=None):
     work = B * lay.C * lay.H
     if work < THREADED_STEP_WORK or (steps is not None
                                      and steps * work * itemsize < THREADED_PASS_BYTES):
-        return 1, not rows_only
+        return 1, True
     threads = get_num_threads()
-    if (rows_only or lay.C * lay.H * itemsize <= BATCH_SPLIT_BYTES) \
-            and B >= 2 * TILE_ROWS_MIN:
+    if lay.C * lay.H * itemsize <= BATCH_SPLIT_BYTES and B >= 2 * TILE_ROWS_MIN:
         return max(1, min(threads, B // TILE_ROWS_MIN)), False
-    if rows_only:
-        return 1, False
     if pairs < 2:
         return 1, True
     return max(1, min(threads, pairs)), True
@@ -349,12 +344,10 @@ def run(fn, args, B, lay, steps=None, backward=False, by_units=None, parts=None)
     A time loop (``steps`` = T) is called as ``fn(*args, counter, ub0, ub1,
     b0, b1, ta, tb, parties)``, any other kernel as ``fn(*args, counter,
     ub0, ub1, b0, b1, parties)`` (``parties``: how many meet at the
-    barrier, 1 for none). ``by_units`` True forces the unit split, over
+    barrier, 1 for none). ``by_units`` forces the unit split, over
     ``parts`` workers at most when given (a kernel whose scratch was sized
-    for them; default :func:`unit_parts`); False forces the split by batch
-    rows (a kernel that needs every unit of a row: the projected LSTM);
-    None lets :func:`plan` choose. ``backward``: the loop runs from step
-    T − 1 down.
+    for them; default :func:`unit_parts`); ``backward``: the loop runs from
+    step T − 1 down.
 
     Split by units, each worker makes one call for its blocks and all
     steps. Split by rows, the rows come in groups (:func:`row_groups`) and
@@ -368,8 +361,7 @@ def run(fn, args, B, lay, steps=None, backward=False, by_units=None, parts=None)
     if by_units:
         parts, units = unit_parts(B, lay, steps) if parts is None else parts, True
     else:
-        parts, units = plan(B, lay, VECTOR_BYTES // lay.L, rows_only=by_units is False,
-                            steps=steps)
+        parts, units = plan(B, lay, VECTOR_BYTES // lay.L, steps=steps)
     span = () if steps is None else (0, steps)
     if units or parts <= 1:
         return workers.run_parts(parts, lambda part, n, counter: (
@@ -479,9 +471,9 @@ def follows(T, B, lay):
     return T * B >= FOLLOW_ROWS and B * lay.C * lay.H < THREADED_STEP_WORK
 
 
-def backward_pass(fn, args, B, lay, T, *grads, by_units=None):
-    """The backward time loop ``fn(*args, …)`` (as :func:`run` calls it,
-    with ``by_units``), then the weight gradients of each set in ``grads``,
+def backward_pass(fn, args, B, lay, T, *grads):
+    """The backward time loop ``fn(*args, …)`` (as :func:`run` calls it),
+    then the weight gradients of each set in ``grads``,
     a tuple of :func:`weight_grads`'s arguments (dg, dgh, x, h0, y, w_ih,
     layout, out): one for most cells, two for the reset-before GRU (its
     candidate's recurrent rows multiply r ⊙ h) and the projected LSTM
@@ -495,7 +487,7 @@ def backward_pass(fn, args, B, lay, T, *grads, by_units=None):
     The results are the same either way.
     """
     if not follows(T, B, lay):
-        run(fn, args, B, lay, T, backward=True, by_units=by_units)
+        run(fn, args, B, lay, T, backward=True)
         for g in grads:
             weight_grads(*g)
         return

@@ -213,7 +213,7 @@ def _engine_backward(cache, dy, dh_n, dc_n):
 
 def _projected_forward(x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, training):
     # the engine's LSTM pass with a second product per step, h_t = w_hr m_t
-    # (kernels/cpu/fused_lstm_proj.py): split by batch rows only
+    # (kernels/cpu/fused_lstm_proj.py), split as the plain LSTM's is
     T, B, I = x.shape
     P, H = w_hr.shape
     dtype = x.dtype
@@ -233,8 +233,7 @@ def _projected_forward(x, w_ih, w_hh, b_ih, b_hh, w_hr, h0, c0, training):
                    (x, engine.pack_rows(w_ih, lay.cols, I), engine.pack_bias(bias, lay.cols),
                     engine.pack_rows(w_hh, lay.cols, P), engine.pack_rows(w_hr, hlay.cols, H),
                     engine.zeros(lay.C, dtype), hs, cs, ms, engine.empty((Tc, B, lay.C), dtype),
-                    engine.empty((B, lay.C), dtype), gates, y, Tc, training), B, lay, T,
-                   by_units=False)
+                    engine.empty((B, lay.C), dtype), gates, y, Tc, training), B, lay, T)
     h_n = hs[T % slots, :, :P].copy()
     c_n = cs[T % slots, :, :H].copy()
     cache = None
@@ -274,7 +273,6 @@ def _projected_backward(cache, dy, dh_n, dc_n):
              dyh, engine.empty((B, Pq), dtype), engine.empty((B, lay.Hq), dtype)),
             B, lay, T,
             (dg, dg, cache.x, hs[0], hs[1:], cache.w_ih, lay, out),
-            (dyh, dyh, proj["dx"], ms[0], ms[1:], proj["dw_ih"], hlay, proj),
-            by_units=False)
+            (dyh, dyh, proj["dx"], ms[0], ms[1:], proj["dw_ih"], hlay, proj))
     return LSTMProjGrads(out["dx"], dhp[:, :P].copy(), dcp[:, :H].copy(), out["dw_ih"],
                          out["dw_hh"], *bias_grads(cache, out), out["dw_hr"])

@@ -238,8 +238,8 @@ def test_set_num_threads_accepts_numpy_integers_and_caps():
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork() is POSIX-only")
 def test_a_forked_child_runs_split_passes(forced_split, monkeypatch):
     """A child made by fork() (multiprocessing's default start method on
-    Linux) has none of its parent's worker threads or thread pool; a child
-    that handed them a part waited forever. Both passes below use them in
+    Linux) has none of its parent's worker threads; a child that handed
+    them a part waited forever. Both passes below use them in
     the parent first: the engine's LSTM and the projected LSTM, both split
     by batch rows (the same plan: the projection's sizes do not enter it)."""
     from numbarnn.functional import engine, lstm_forward

@@ -473,11 +473,11 @@ def follows(T, B, lay):
 
 def backward_pass(fn, args, B, lay, T, *grads):
     """The backward time loop ``fn(*args, …)`` (as :func:`run` calls it),
-    then the weight gradients of each set in ``grads``,
-    a tuple of :func:`weight_grads`'s arguments (dg, dgh, x, h0, y, w_ih,
-    layout, out): one for most cells, two for the reset-before GRU (its
-    candidate's recurrent rows multiply r ⊙ h) and the projected LSTM
-    (w_hr's gradient is the second set: see ``lstm.py``).
+    then the weight gradients of each set in ``grads``, a tuple of
+    :func:`weight_grads`'s arguments (dg, dgh, x, h0, y, w_ih, layout, out):
+    one for most cells, two for the reset-before GRU (its candidate's
+    recurrent rows multiply r ⊙ h) and the projected LSTM (w_hr's gradient
+    is the second set: see ``lstm.py``).
 
     For a long pass whose loop runs on one worker (:func:`follows`), a
     second worker computes the weight gradients alongside it, chunk by

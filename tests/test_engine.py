@@ -21,16 +21,11 @@ from numbarnn.kernels.cpu.simd import barrier_wait, lanes_of, ptr, vload, vstore
 from helpers import (DTYPE_PARAMS, VARIANT_PARAMS, VARIANTS, assert_all_close,
                      check_against_reference, rng_for)
 
-#: engine.THREADED_PASS_BYTES as the library sets it (the fixture below lowers it)
+#: engine.THREADED_PASS_BYTES as the library sets it (split_small_passes lowers it)
 REAL_PASS_BYTES = engine.THREADED_PASS_BYTES
 
-
-@pytest.fixture(autouse=True)
-def _split_small_passes(monkeypatch):
-    # these tests split passes far smaller than a split pays for in real use
-    # (engine.THREADED_PASS_BYTES); test_engine.py's
-    # test_small_passes_run_on_one_worker checks that rule
-    monkeypatch.setattr(engine, "THREADED_PASS_BYTES", 0)
+# the thread tests split small shapes on purpose (conftest.py)
+pytestmark = pytest.mark.usefixtures("split_small_passes")
 
 
 @pytest.mark.parametrize("dtype", DTYPE_PARAMS)

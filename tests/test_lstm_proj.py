@@ -14,14 +14,6 @@ from reference import lstm as ref
 
 from helpers import DTYPE_PARAMS, TOL, fd_gradient, rel_error, rng_for
 
-
-@pytest.fixture(autouse=True)
-def _split_small_passes(monkeypatch):
-    # these tests split passes far smaller than a split pays for in real use
-    # (engine.THREADED_PASS_BYTES); test_engine.py's
-    # test_small_passes_run_on_one_worker checks that rule
-    monkeypatch.setattr(engine, "THREADED_PASS_BYTES", 0)
-
 # (T, B, I, H, P): tiny, odd, a P of 1, several unit blocks, and B = 11 (an
 # 8-row register tile and single rows) with H and P of several blocks and
 # panels in both dtypes
@@ -30,8 +22,10 @@ SHAPES = [(1, 1, 1, 2, 1), (7, 3, 5, 6, 4), (5, 2, 3, 9, 1), (6, 4, 5, 40, 24),
 SHAPE_IDS = ["T{}B{}I{}H{}P{}".format(*s) for s in SHAPES]
 NAMES = ("x", "w_ih", "w_hh", "b_ih", "b_hh", "h0", "c0", "w_hr")
 # torch's float32 CPU LSTM says it falls back from oneDNN for projections
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:LSTM with projections is not supported with oneDNN:UserWarning")
+# (and the thread tests split small shapes on purpose: conftest.py)
+pytestmark = [pytest.mark.filterwarnings(
+    "ignore:LSTM with projections is not supported with oneDNN:UserWarning"),
+    pytest.mark.usefixtures("split_small_passes")]
 GRAD_OF = dict(dx="x", dh0="h0", dc0="c0", dw_ih="w_ih", dw_hh="w_hh", db_ih="b_ih",
                db_hh="b_hh", dw_hr="w_hr")
 

@@ -16,13 +16,8 @@ from numbarnn.functional import engine
 
 from helpers import rng_for
 
-
-@pytest.fixture(autouse=True)
-def _split_small_passes(monkeypatch):
-    # these tests split passes far smaller than a split pays for in real use
-    # (engine.THREADED_PASS_BYTES); test_engine.py's
-    # test_small_passes_run_on_one_worker checks that rule
-    monkeypatch.setattr(engine, "THREADED_PASS_BYTES", 0)
+# the thread tests split small shapes on purpose (conftest.py)
+pytestmark = pytest.mark.usefixtures("split_small_passes")
 
 
 def test_set_num_threads_rejects_zero():

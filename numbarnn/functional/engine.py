@@ -217,7 +217,18 @@ def pack_backward(w_hh, lay):
 def pack_transposed_rows(w, kcols, ocols):
     """Panels of ``w``ᵀ for ``out = a · w``: K = ``len(kcols)`` (row
     ``kcols[k]`` of ``w``, −1 a zero row), output columns ``ocols`` (columns
-    of ``w``, −1 a zero column; a whole number of panels)."""
+    of ``w``, −1 a zero column; a whole number of panels).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numbarnn.functional.engine import pack_transposed_rows
+    >>> w = np.arange(6.0).reshape(2, 3)             # out = a · w: K = 2, 3 outputs
+    >>> ocols = np.full(16, -1); ocols[:3] = [0, 1, 2]   # one panel of 16 float64 columns
+    >>> wp = pack_transposed_rows(w, np.array([0, 1]), ocols)
+    >>> wp.shape, wp[0, :, :4].tolist()
+    ((1, 2, 16), [[0.0, 1.0, 2.0, 0.0], [3.0, 4.0, 5.0, 0.0]])
+    """
     W = 2 * _packed.lanes(w.dtype)
     return _pack(_packed.pack_transposed, (w, kcols, ocols),
                  empty((ocols.shape[0] // W, kcols.shape[0], W), w.dtype))

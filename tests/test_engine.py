@@ -378,6 +378,94 @@ def test_a_failing_part_releases_the_others():
     assert workers.run_parts(2, lambda p, n, c: (_wait_twice, (c, n))) == 2
 
 
+@pytest.mark.parametrize("spin", [True, False], ids=["spinning", "blocking"])
+def test_a_failing_part_releases_the_others_either_way(spin, monkeypatch):
+    # the caller waits for the parts spinning, or blocking where it does not
+    # spin (WAIT_PAUSES = 0 falls through to the blocking wait at once); a
+    # failing worker must release it either way
+    if not spin:
+        monkeypatch.setattr(workers, "WAIT_PAUSES", 0)
+        monkeypatch.setattr(workers, "LINGER_PAUSES", 0)
+    for failing in (0, 1):
+        def job(part, parts, counter):
+            if part == failing:
+                return (lambda: 1 / 0), ()
+            return _wait_twice, (counter, parts)
+
+        with pytest.raises(ZeroDivisionError):
+            workers.run_parts(2, job)
+    assert workers.run_parts(2, lambda p, n, c: (_wait_twice, (c, n))) == 2
+
+
+def test_hand_offs_that_spin_and_block_run_every_part_once(monkeypatch):
+    # back-to-back calls (a lingering worker takes the next part without
+    # blocking) mixed with calls whose caller blocks and whose workers do
+    # not linger: every part of every call runs once, on the call's parts
+    seen = []
+    for i in range(300):
+        monkeypatch.setattr(workers, "WAIT_PAUSES", 0 if i % 3 == 0 else 40000)
+        monkeypatch.setattr(workers, "LINGER_PAUSES", 0 if i % 5 == 0 else 20000)
+        n = workers.run_parts(2, lambda p, parts, c, i=i: (seen.append, ((i, p, parts),)))
+        assert n == 2
+    assert sorted(seen) == [(i, p, 2) for i in range(300) for p in range(2)]
+
+
+def test_the_caller_spins_only_where_every_part_has_a_cpu(monkeypatch):
+    # waiting for its workers spinning, a caller held to one CPU would take
+    # that CPU from the parts it waits for: it blocks instead
+    spins = []
+    real = workers.wait_count
+    monkeypatch.setattr(workers, "wait_count", lambda *a: spins.append(a[1]) or real(*a))
+    monkeypatch.setattr(workers, "_cpus", lambda n: ({0, 1}, 2))
+    assert workers.run_parts(2, lambda p, n, c: (int, ())) == 2
+    monkeypatch.setattr(workers, "_cpus", lambda n: ({0}, 1))
+    assert workers.run_parts(2, lambda p, n, c: (int, ())) == 2
+    assert spins == [1]     # the two-CPU call waited for its one worker
+
+
+def test_weight_gradients_wait_for_every_part_of_the_backward_loop(monkeypatch):
+    # the backward loop and the weight gradients run in one hand-off; split
+    # by rows, a part stops when no piece is left for it while another part
+    # may still be running one, so the weight gradients (here on the
+    # calling thread alone: H = 20 is one pair of unit blocks) must wait at
+    # the gate for the whole loop. The workers' pieces are made slow: without
+    # the gate, the caller's weight gradients read gate gradients not yet
+    # written
+    from numbarnn.functional import rnn_backward, rnn_forward
+    from numbarnn.kernels.cpu import fused_rnn
+
+    real = fused_rnn.rnn_backward_steps
+    main = threading.main_thread()
+
+    def slow_on_workers(*args):
+        if threading.current_thread() is not main:
+            threading.Event().wait(0.05)
+        return real(*args)
+
+    T, B, I, H = BATCH_SHAPE
+    rng = rng_for("gate")
+    x = rng.standard_normal((T, B, I))
+    w_ih, w_hh = rng.standard_normal((H, I)) * 0.5, rng.standard_normal((H, H)) * 0.5
+    dy = rng.standard_normal((T, B, H))
+    old = numbarnn.set_num_threads(1)
+    try:
+        want = rnn_backward(rnn_forward(x, w_ih, w_hh, training=True).cache, dy)
+    finally:
+        numbarnn.set_num_threads(old)
+    monkeypatch.setattr(engine, "THREADED_STEP_WORK", 0)
+    monkeypatch.setattr(fused_rnn, "rnn_backward_steps", slow_on_workers)
+    old = numbarnn.set_num_threads(2)
+    try:
+        cache = rnn_forward(x, w_ih, w_hh, training=True).cache
+        assert engine.plan(B, cache.layout, 8, steps=T) == (2, False)   # split by rows
+        assert engine.unit_parts(B, cache.layout, T) == 1
+        got = rnn_backward(cache, dy)
+    finally:
+        numbarnn.set_num_threads(old)
+    for name in ("dx", "dw_ih", "dw_hh"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(want, name), err_msg=name)
+
+
 def test_capped_pool_runs_with_fewer_parts(monkeypatch):
     monkeypatch.setattr(workers, "MAX_WORKERS", workers._alive[0])
     monkeypatch.setattr(workers, "_idle", [])
@@ -641,8 +729,13 @@ def _backward_with_weight_grads(monkeypatch, threads_before, threads_after_sizin
 
     def spy(parts, job):
         fn, args = job(0, parts, workers.new_counter())
-        if fn is engine._grads.weight_grads_part:
-            runs.append((parts, *(args[i].shape[0] for i in _SCRATCH)))
+        # the weight gradients run on their own or after the backward loop
+        # in the same hand-off (then among the calls engine._in_turn_or_abort
+        # makes); their part count is the kernel's last argument
+        calls = zip(args[1::2], args[2::2]) if fn is engine._in_turn_or_abort else [(fn, args)]
+        for fn, args in calls:
+            if fn is engine._grads.weight_grads_part:
+                runs.append((args[-1], *(args[i].shape[0] for i in _SCRATCH)))
         return real_run_parts(parts, job)
 
     monkeypatch.setattr(workers, "run_parts", spy)

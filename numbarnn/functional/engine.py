@@ -47,6 +47,7 @@ import numpy as np
 
 from ..kernels.cpu import packed as _packed
 from ..kernels.cpu.simd import VECTOR_BYTES
+from ..kernels.cpu import handoff as _handoff
 from ..kernels.cpu import packed_grads as _grads
 from . import workers
 from .buffers import empty, zeros  # the passes allocate through engine.empty/zeros
@@ -367,6 +368,12 @@ def run(fn, args, B, lay, steps=None, backward=False, by_units=None, parts=None)
     so that the faster worker does more of the work and every group
     advances, and a group's pieces run in order, whoever runs them.
     """
+    parts, job = _job(fn, args, B, lay, steps, backward, by_units, parts)
+    return workers.run_parts(parts, job)
+
+
+def _job(fn, args, B, lay, steps=None, backward=False, by_units=None, parts=None):
+    # (parts asked for, job(part, n, counter) -> (callable, args)) of run()
     if parts is not None and not by_units:
         raise ValueError("engine.run: parts= is for a pass split by units (by_units=True)")
     if by_units:
@@ -375,9 +382,9 @@ def run(fn, args, B, lay, steps=None, backward=False, by_units=None, parts=None)
         parts, units = plan(B, lay, VECTOR_BYTES // lay.L, steps=steps)
     span = () if steps is None else (0, steps)
     if units or parts <= 1:
-        return workers.run_parts(parts, lambda part, n, counter: (
+        return parts, lambda part, n, counter: (
             fn, (*args, counter, *block_range(part, n, lay), 0, B, *span, n) if units
-            else (*args, counter, 0, lay.n_blocks, 0, B, *span, 1)))
+            else (*args, counter, 0, lay.n_blocks, 0, B, *span, 1))
     if steps is None:
         raise ValueError("engine.run: a kernel split by batch rows is a time loop; pass steps")
     bounds = row_groups(B)
@@ -386,21 +393,25 @@ def run(fn, args, B, lay, steps=None, backward=False, by_units=None, parts=None)
     done = [0] * groups         # steps of each group finished (from its first step)
     busy = [False] * groups
     failed = [False]
-    ready = threading.Condition()
+    lock = threading.Lock()
 
     def take(last):
-        # the next piece: (group, first, end) counted from the loop's start, or None
-        with ready:
-            while not failed[0]:
-                free = [g for g in range(groups) if not busy[g] and done[g] < steps]
-                if free:
-                    g = min(free, key=lambda g: (done[g], g != last))
-                    busy[g] = True
-                    return g, done[g], min(steps, done[g] + piece)
-                if all(d >= steps for d in done):
-                    return None
-                ready.wait()
-            return None
+        # the next piece: (group, first, end) counted from the loop's start,
+        # or None when no group is free. A worker that finds none stops
+        # rather than waiting for one: every group left is being worked on,
+        # and its next piece can only start when its worker's piece ends, so
+        # that worker takes it as soon as anyone could. (Waiting on a
+        # condition cost the caller a wake-up, 20-40 µs here, at the end of
+        # every batch-split loop.)
+        with lock:
+            if failed[0]:
+                return None
+            free = [g for g in range(groups) if not busy[g] and done[g] < steps]
+            if not free:
+                return None
+            g = min(free, key=lambda g: (done[g], g != last))
+            busy[g] = True
+            return g, done[g], min(steps, done[g] + piece)
 
     def pieces(counter):
         g = None
@@ -410,16 +421,13 @@ def run(fn, args, B, lay, steps=None, backward=False, by_units=None, parts=None)
             try:
                 fn(*args, counter, 0, lay.n_blocks, bounds[g], bounds[g + 1], ta, tb, 1)
             except BaseException:
-                with ready:  # no more pieces for anyone: the call raises this
-                    failed[0] = True
-                    ready.notify_all()
+                failed[0] = True  # no more pieces for anyone: the call raises this
                 raise
-            with ready:
+            with lock:
                 done[g] = s1
                 busy[g] = False
-                ready.notify_all()
 
-    return workers.run_parts(parts, lambda part, n, counter: (pieces, (counter,)))
+    return parts, lambda part, n, counter: (pieces, (counter,))
 
 
 def unpack_columns(a, lay):
@@ -443,13 +451,23 @@ DX_DOT_INPUTS = 4
 def weight_grads(dg, dgh, x, h0, y, w_ih, lay, out):
     """dx, dw_ih, dw_hh, db_ih, db_hh (added into ``out``) from the packed
     gate gradients, on the workers (``kernels/cpu/packed_grads.py``)."""
+    parts, job, finish = _grads_job(dg, dgh, x, h0, y, w_ih, lay, out)
+    workers.run_parts(parts, job)
+    finish()
+
+
+def _grads_job(dg, dgh, x, h0, y, w_ih, lay, out):
+    # (parts, job, finish) of weight_grads: job(part, n, counter) as
+    # run_parts takes it, its own counter when one is given (None: the
+    # call's)
     # the thread count is read once: the scratch has a row for each part,
     # and another thread's set_num_threads between sizing it and running
     # the parts made more parts than rows (they wrote past the scratch)
-    parts = unit_parts(x.shape[1], lay, x.shape[0])
+    B = x.shape[1]
+    parts = unit_parts(B, lay, x.shape[0])
     args, finish = _grads_args(dg, dgh, x, h0, y, w_ih, lay, out, parts)
-    run(_grads.weight_grads_part, args, x.shape[1], lay, by_units=True, parts=parts)
-    finish()
+    return parts, lambda part, n, counter: (
+        _grads.weight_grads_part, (*args, counter, *block_range(part, n, lay), 0, B, n)), finish
 
 
 #: A long pass whose time loop runs on one worker (:data:`THREADED_STEP_WORK`)
@@ -498,9 +516,7 @@ def backward_pass(fn, args, B, lay, T, *grads):
     The results are the same either way.
     """
     if not follows(T, B, lay):
-        run(fn, args, B, lay, T, backward=True)
-        for g in grads:
-            weight_grads(*g)
+        _loop_then_grads(fn, args, B, lay, T, grads)
         return
     steps = max(1, FOLLOW_VALUES // max(1, B * lay.C))
     sets = [_grads_args(*g, None, steps * B) for g in grads]
@@ -528,6 +544,47 @@ def _in_turn(*calls):
     # calls = (f, fargs, g, gargs, …): each in turn
     for f, fargs in zip(calls[::2], calls[1::2]):
         f(*fargs)
+
+
+def _loop_then_grads(fn, args, B, lay, T, grads):
+    # The backward time loop and then each set of weight gradients, in one
+    # hand-off to the workers: each part, its share of the loop done,
+    # arrives at a gate, and the parts that have weight gradients to do
+    # wait there for all the others (a part split by rows stops when no
+    # piece is left for it, while another may still be running one), then
+    # do their part of the first set, then of the next. Two hand-offs (the
+    # loop's, then the gradients') cost the S3 Elman RNN's float32 backward
+    # pass ~80 µs more on two threads.
+    loop_parts, loop = _job(fn, args, B, lay, T, backward=True)
+    sets = [_grads_job(*g) for g in grads]
+    gate = workers.new_counter()   # counts the parts done with the loop
+    counters = [gate] + [workers.new_counter() for _ in sets]
+
+    def job(part, n, counter):
+        looping = min(n, loop_parts)
+        grads_parts = [min(n, parts) for parts, _, _ in sets]
+        calls = list(loop(part, looping, counter)) if part < looping else []
+        calls.extend((_handoff.gate, (gate, looping, part < looping,
+                                      part < max(grads_parts))))
+        for (_, grads_job, _), parts, c in zip(sets, grads_parts, counters[1:]):
+            if part < parts:
+                calls.extend(grads_job(part, parts, c))
+        return _in_turn_or_abort, (counters, *calls)
+
+    workers.run_parts(max(loop_parts, *(parts for parts, _, _ in sets)), job)
+    for _, _, finish in sets:
+        finish()
+
+
+def _in_turn_or_abort(counters, *calls):
+    # _in_turn, setting the abort flag of every counter if a call raises:
+    # the other parts may be waiting at a barrier of any of them
+    try:
+        _in_turn(*calls)
+    except BaseException:
+        for c in counters:
+            c[1] = 1
+        raise
 
 
 def _grads_args(dg, dgh, x, h0, y, w_ih, lay, out, parts, rows=None):

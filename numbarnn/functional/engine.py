@@ -87,19 +87,20 @@ def row_groups(B):
 THREADED_STEP_WORK = 1 << 16
 
 #: ... and below this many bytes of multiply-adds in a whole pass (T·B·C·H
-#: times the itemsize: 2^23 float32 or 2^22 float64 multiply-adds, roughly
-#: 0.3 ms of one core), so does the pass's hand-off to a second worker,
-#: 40-110 µs on the project machine (a worker waits to be woken and for the
-#: GIL). Two threads against one, interleaved in one process, every cell,
-#: float32 and float64, T 20-200, B 8-64, H 16-128, I = 8, forward and
-#: fwd+bwd, medians of 9-41 calls: of the 51 passes below 2^25 bytes that
-#: the per-step rule split, 47 were slower on two threads in one mode or
-#: both (median 0.88x, down to 0.50x: the Elman RNN at T = 20, B = 64, H =
-#: 32, float64; the LSTM at T = 20, B = 16, H = 32 float32 0.68x forward,
-#: 0.60x fwd+bwd), none faster than 1.30x; of the 137 from 2^25 on, 133
-#: were faster in both (median 1.44x, up to 1.83x), 4 slower in one mode
-#: (0.74-0.98x).
-THREADED_PASS_BYTES = 1 << 25
+#: times the itemsize: 2^22 float32 or 2^21 float64 multiply-adds, roughly
+#: 0.15 ms of one core), so does the pass's hand-off to a second worker.
+#: Two threads against one, interleaved in one process, every cell, float32
+#: and float64, T 20-200, B 8-64, H 16-128, I = 8, forward and fwd+bwd,
+#: medians of 9-41 calls. With hand-offs that blocked (40-110 µs each), the
+#: line was at 2^25: of the 51 passes below it that the per-step rule split,
+#: 47 were slower on two threads in one mode or both (median 0.88x, down to
+#: 0.50x). Since the hand-offs spin (functional/workers.py), the passes from
+#: 2^24 to 2^25 gain (27 passes: forward median 1.24x float32, 1.31x
+#: float64, fwd+bwd 1.08x and 1.16x; one of them 0.96x in fwd+bwd) and those
+#: below 2^24 still lose (12 of 17 slower in one mode or both, fwd+bwd
+#: median 0.95x float32, down to 0.71x); from 2^25 on, all 137 are faster
+#: (fwd+bwd median 1.44x float32, 1.60x float64).
+THREADED_PASS_BYTES = 1 << 24
 
 Layout = namedtuple("Layout", "G H L n_blocks Hp Hq C cols units valid rows")
 

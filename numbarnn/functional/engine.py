@@ -459,8 +459,8 @@ def weight_grads(dg, dgh, x, h0, y, w_ih, lay, out):
 
 def _grads_job(dg, dgh, x, h0, y, w_ih, lay, out):
     # (parts, job, finish) of weight_grads: job(part, n, counter) as
-    # run_parts takes it, its own counter when one is given (None: the
-    # call's)
+    # run_parts takes it (counter: one of the set's own, not shared with a
+    # time loop's barrier), and what to do after the kernel
     # the thread count is read once: the scratch has a row for each part,
     # and another thread's set_num_threads between sizing it and running
     # the parts made more parts than rows (they wrote past the scratch)
@@ -508,6 +508,10 @@ def backward_pass(fn, args, B, lay, T, *grads):
     one for most cells, two for the reset-before GRU (its candidate's
     recurrent rows multiply r ⊙ h) and the projected LSTM (w_hr's gradient
     is the second set: see ``lstm.py``).
+
+    The loop and the weight gradients are one hand-off to the workers:
+    each worker goes from its share of the loop to its part of the weight
+    gradients once every part of the loop is done.
 
     For a long pass whose loop runs on one worker (:func:`follows`), a
     second worker computes the weight gradients alongside it, chunk by

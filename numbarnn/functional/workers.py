@@ -233,9 +233,10 @@ def run_parts(parts, job):
     done = threading.Semaphore(0)
     errors = []
     # flags[0] counts the workers' finished parts; the caller spins on it
-    # only where every part can have a CPU (cpus: the caller's, None if
-    # unknown), else it would take a CPU from a part it waits for
-    spin = cpus is None or parts <= cpus
+    # only where every part can have a CPU (the caller's CPUs, or the
+    # machine's where the masks are unknown), else it would take a CPU from
+    # a part it waits for
+    spin = parts <= (cpus or os.cpu_count() or 1)
     flags = np.zeros(8, np.int64) if spin else _NO_FLAGS
     for w, (fn, args) in zip(workers, calls[1:]):
         w.wake[0] = 1

@@ -724,21 +724,16 @@ def _backward_with_weight_grads(monkeypatch, threads_before, threads_after_sizin
         return tuple(kargs), finish
 
     monkeypatch.setattr(engine, "_grads_args", sized)
-    runs = []
-    real_run_parts = workers.run_parts
+    runs = set()
+    real_part = engine._grads.weight_grads_part
 
-    def spy(parts, job):
-        fn, args = job(0, parts, workers.new_counter())
-        # the weight gradients run on their own or after the backward loop
-        # in the same hand-off (then among the calls engine._in_turn_or_abort
-        # makes); their part count is the kernel's last argument
-        calls = zip(args[1::2], args[2::2]) if fn is engine._in_turn_or_abort else [(fn, args)]
-        for fn, args in calls:
-            if fn is engine._grads.weight_grads_part:
-                runs.append((args[-1], *(args[i].shape[0] for i in _SCRATCH)))
-        return real_run_parts(parts, job)
+    def spy(*args):
+        # each part's call: its part count (the last argument) and the
+        # scratch's rows
+        runs.add((args[-1], *(args[i].shape[0] for i in _SCRATCH)))
+        return real_part(*args)
 
-    monkeypatch.setattr(workers, "run_parts", spy)
+    monkeypatch.setattr(engine._grads, "weight_grads_part", spy)
     rng = rng_for("scratch rows", threads_before, threads_after_sizing, scratch_parts)
     # T = 64: enough panels' work that every part takes some
     inp = variant.make_inputs(rng, 64, 16, 5, 128, np.float32)
@@ -763,7 +758,7 @@ def test_a_weight_grads_part_without_a_scratch_row_takes_no_panels(monkeypatch):
     # sized for 1 still give the reference's gradients, and the part without
     # a row writes nothing (unguarded, it wrote its panels past the scratch)
     grads, runs, want = _backward_with_weight_grads(monkeypatch, 2, 2, scratch_parts=1)
-    assert runs == [(2, 1, 1)], runs
+    assert runs == {(2, 1, 1)}, runs
     assert_all_close(grads, want, np.float32)
 
 

@@ -636,7 +636,7 @@ def test_weight_grads_following_the_loop_match_on_any_thread_count(variant, dtyp
     # reference's numbers
     T, I, H = 23, 3, 20
     lay = engine.layout(variant.gates, H, dtype)
-    monkeypatch.setattr(engine, "FOLLOW_ROWS", 8)
+    monkeypatch.setattr(engine, "FOLLOW_GATE_VALUES", 8)
     monkeypatch.setattr(engine, "FOLLOW_VALUES", 5 * B * lay.C)
     assert engine.follows(T, B, lay)
     rng = rng_for("follow", variant.id, B, np.dtype(dtype).name)
@@ -782,7 +782,7 @@ def test_a_thread_count_that_changes_at_every_read_changes_no_bit(variant, shape
     inp = variant.make_inputs(rng, T, B, I, H, dtype)
     cot = variant.make_cotangents(rng, T, B, H, dtype)
     if shape[1] == 1:   # a long B = 1 pass: the weight gradients follow the loop
-        monkeypatch.setattr(engine, "FOLLOW_ROWS", 8)
+        monkeypatch.setattr(engine, "FOLLOW_GATE_VALUES", 8)
         monkeypatch.setattr(engine, "FOLLOW_VALUES", 5 * engine.layout(variant.gates, H,
                                                                        dtype).C)
     old = numbarnn.set_num_threads(1)

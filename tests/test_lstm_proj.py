@@ -178,7 +178,7 @@ def test_threaded_pass_matches_reference_and_the_serial_bits(mode, dtype, monkey
     cot = make_cot(rng, T, B, H, P, dtype)
     lay = engine.layout(4, H, dtype)
     if mode == "follow":   # chunks of 5 steps, after the loop on one thread
-        monkeypatch.setattr(engine, "FOLLOW_ROWS", 8)
+        monkeypatch.setattr(engine, "FOLLOW_GATE_VALUES", 8)
         monkeypatch.setattr(engine, "FOLLOW_VALUES", 5 * B * lay.C)
         assert engine.follows(T, B, lay)
     else:

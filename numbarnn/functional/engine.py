@@ -476,13 +476,18 @@ def _grads_job(dg, dgh, x, h0, y, w_ih, lay, out):
 #: gate gradients, on a second worker that follows the backward time loop
 #: chunk by chunk (after it where no second worker is free).
 FOLLOW_VALUES = 1 << 14
-#: ... from this many rows of T·B on: below, the hand-off to the second
-#: worker and the calling thread's wake-up after it (30-100 µs together)
-#: cost what the overlap saves. Following against not, interleaved in one
-#: process, fwd+bwd, two threads: T = 10 000, B = 1, H = 16 (S6) LSTM
-#: float32 0.86x the time, reset-after GRU float64 0.78x, Elman RNN float64
-#: 0.91x; T = 1000, B = 1, H = 32 (S1) 1.00-1.12x.
-FOLLOW_ROWS = 1 << 12
+#: ... from this many gate gradients (T·B·C) on: below, handing the chunks
+#: to the second worker and collecting them cost what the overlap saves.
+#: Following against not, interleaved in one process, fwd+bwd, two threads,
+#: B = 1-2, every cell, float32 and float64: at 9 600-38 400 gate gradients
+#: (T = 300, H = 32) 0.76-0.99x the time; from 64 000 on (T = 1000, H = 32
+#: LSTM and GRU, H = 64 Elman RNN; T = 3000; B = 2) 1.04-1.23x, medians
+#: 1.11x, in one run of the Elman RNN at B = 2 0.52x (both threads on one
+#: CPU for the run; 0.95-1.14x in three more). On one thread (the chunks
+#: after the loop) the same passes took 0.95-1.00x as long. (At 4096 rows
+#: of T·B, as the rule stood while hand-offs blocked, S1 did not follow:
+#: 1.00-1.12x then.)
+FOLLOW_GATE_VALUES = 1 << 16
 
 
 def follows(T, B, lay):
@@ -494,11 +499,11 @@ def follows(T, B, lay):
     --------
     >>> import numpy as np
     >>> from numbarnn.functional.engine import follows, layout
-    >>> lay = layout(4, 16, np.float32)
-    >>> follows(10000, 1, lay), follows(1000, 1, lay)    # S6 follows, S1 does not
+    >>> lay = layout(4, 32, np.float32)                  # 128 gate columns
+    >>> follows(1000, 1, lay), follows(300, 1, lay)      # S1 follows, T = 300 does not
     (True, False)
     """
-    return T * B >= FOLLOW_ROWS and B * lay.C * lay.H < THREADED_STEP_WORK
+    return T * B * lay.C >= FOLLOW_GATE_VALUES and B * lay.C * lay.H < THREADED_STEP_WORK
 
 
 def backward_pass(fn, args, B, lay, T, *grads):

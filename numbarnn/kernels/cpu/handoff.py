@@ -11,11 +11,27 @@ so the other threads have the GIL meanwhile, and both give the CPU away
 every ``YIELD_EVERY`` pauses, so a busy machine's scheduler can run
 whatever else wants it. (``functional/workers.py`` uses them.)
 """
-from ..._jit import kernel
+from ..._jit import inline, kernel
 from .simd import atomic_add, atomic_load, ptr, sched_yield, spin_pause, wait_until
 
 #: Pauses (~25 ns each on the project machine) between yields of the CPU.
 YIELD_EVERY = 100
+
+
+@inline
+def _spin_for(p, target, budget):
+    # spin until p[0] (an int64 pointer) reaches target (True) or budget
+    # pauses have passed (False)
+    k = 0
+    for _ in range(budget):
+        if atomic_load(p, 0) >= target:
+            return True
+        spin_pause()
+        k += 1
+        if k >= YIELD_EVERY:
+            sched_yield()
+            k = 0
+    return atomic_load(p, 0) >= target
 
 
 @kernel
@@ -30,25 +46,15 @@ def wait_count(flags, n, budget):
     >>> wait_count(np.array([2], np.int64), 2, 10), wait_count(np.zeros(1, np.int64), 1, 10)
     (True, False)
     """
-    p = ptr(flags)
-    k = 0
-    for _ in range(budget):
-        if atomic_load(p, 0) >= n:
-            return True
-        spin_pause()
-        k += 1
-        if k >= YIELD_EVERY:
-            sched_yield()
-            k = 0
-    return atomic_load(p, 0) >= n
+    return _spin_for(ptr(flags), n, budget)
 
 
 @kernel
 def linger(flags, wake, budget):
     """Add 1 to ``flags[0]`` (a part is done: the caller may go on, and the
     GIL is already released), then spin until ``wake[0]`` is nonzero (a
-    new part is on its way) or ``budget`` pauses have passed; True if woken.
-    An empty ``flags`` adds nothing.
+    new part is on its way: it is set to 1) or ``budget`` pauses have
+    passed; True if woken. An empty ``flags`` adds nothing.
 
     Examples
     --------
@@ -60,17 +66,7 @@ def linger(flags, wake, budget):
     """
     if flags.shape[0]:
         atomic_add(ptr(flags), 0, 1)
-    p = ptr(wake)
-    k = 0
-    for _ in range(budget):
-        if atomic_load(p, 0) != 0:
-            return True
-        spin_pause()
-        k += 1
-        if k >= YIELD_EVERY:
-            sched_yield()
-            k = 0
-    return False
+    return _spin_for(ptr(wake), 1, budget)
 
 
 @kernel

@@ -762,12 +762,6 @@ def test_a_weight_grads_part_without_a_scratch_row_takes_no_panels(monkeypatch):
     assert_all_close(grads, want, np.float32)
 
 
-def test_run_takes_a_part_count_only_for_a_unit_split():
-    lay = engine.layout(4, 16, np.float32)
-    with pytest.raises(ValueError, match="by_units"):
-        engine.run(lambda *a: None, (), 8, lay, steps=3, parts=2)
-
-
 @pytest.mark.parametrize("shape", [(5, 24, 5, 64), (3, 8, 5, 380), (40, 1, 3, 20)],
                          ids=["batch-split", "unit-split", "follows"])
 @pytest.mark.parametrize("variant", VARIANT_PARAMS)

@@ -291,8 +291,8 @@ def plan_parts(B, lay, steps=None):
 
 
 def unit_parts(B, lay, steps=None):
-    """How many workers a pass split by units (``run(..., by_units=True)``)
-    asks for: a worker owns whole pairs of unit blocks.
+    """How many workers a pass split by units (a time loop's, or the weight
+    gradients') asks for: a worker owns whole pairs of unit blocks.
 
     Examples
     --------
@@ -351,16 +351,14 @@ def piece_steps(T, rows, lay):
     return max(1, min(T, -(-PIECE_WORK // max(1, rows * lay.C * lay.H))))
 
 
-def run(fn, args, B, lay, steps=None, backward=False, by_units=None, parts=None):
+def run(fn, args, B, lay, steps=None, backward=False):
     """Run the kernel ``fn`` on its workers; returns the number of parts that ran.
 
     A time loop (``steps`` = T) is called as ``fn(*args, counter, ub0, ub1,
     b0, b1, ta, tb, parties)``, any other kernel as ``fn(*args, counter,
     ub0, ub1, b0, b1, parties)`` (``parties``: how many meet at the
-    barrier, 1 for none). ``by_units`` forces the unit split, over
-    ``parts`` workers at most when given (a kernel whose scratch was sized
-    for them; default :func:`unit_parts`); ``backward``: the loop runs from
-    step T − 1 down.
+    barrier, 1 for none); ``backward``: the loop runs from step T − 1
+    down.
 
     Split by units, each worker makes one call for its blocks and all
     steps. Split by rows, the rows come in groups (:func:`row_groups`) and
@@ -369,18 +367,13 @@ def run(fn, args, B, lay, steps=None, backward=False, by_units=None, parts=None)
     so that the faster worker does more of the work and every group
     advances, and a group's pieces run in order, whoever runs them.
     """
-    parts, job = _job(fn, args, B, lay, steps, backward, by_units, parts)
+    parts, job = _job(fn, args, B, lay, steps, backward)
     return workers.run_parts(parts, job)
 
 
-def _job(fn, args, B, lay, steps=None, backward=False, by_units=None, parts=None):
+def _job(fn, args, B, lay, steps=None, backward=False):
     # (parts asked for, job(part, n, counter) -> (callable, args)) of run()
-    if parts is not None and not by_units:
-        raise ValueError("engine.run: parts= is for a pass split by units (by_units=True)")
-    if by_units:
-        parts, units = unit_parts(B, lay, steps) if parts is None else parts, True
-    else:
-        parts, units = plan(B, lay, VECTOR_BYTES // lay.L, steps=steps)
+    parts, units = plan(B, lay, VECTOR_BYTES // lay.L, steps=steps)
     span = () if steps is None else (0, steps)
     if units or parts <= 1:
         return parts, lambda part, n, counter: (
@@ -449,18 +442,11 @@ def unpack_columns(a, lay):
 DX_DOT_INPUTS = 4
 
 
-def weight_grads(dg, dgh, x, h0, y, w_ih, lay, out):
-    """dx, dw_ih, dw_hh, db_ih, db_hh (added into ``out``) from the packed
-    gate gradients, on the workers (``kernels/cpu/packed_grads.py``)."""
-    parts, job, finish = _grads_job(dg, dgh, x, h0, y, w_ih, lay, out)
-    workers.run_parts(parts, job)
-    finish()
-
-
 def _grads_job(dg, dgh, x, h0, y, w_ih, lay, out):
-    # (parts, job, finish) of weight_grads: job(part, n, counter) as
-    # run_parts takes it (counter: one of the set's own, not shared with a
-    # time loop's barrier), and what to do after the kernel
+    # dx, dw_ih, dw_hh, db_ih, db_hh (added into ``out``) from the packed
+    # gate gradients, split by units (kernels/cpu/packed_grads.py): (parts,
+    # job(part, n, counter) as run_parts takes it (counter: the set's own,
+    # not shared with a time loop's barrier), what to do after the kernel)
     # the thread count is read once: the scratch has a row for each part,
     # and another thread's set_num_threads between sizing it and running
     # the parts made more parts than rows (they wrote past the scratch)
@@ -509,7 +495,7 @@ def follows(T, B, lay):
 def backward_pass(fn, args, B, lay, T, *grads):
     """The backward time loop ``fn(*args, …)`` (as :func:`run` calls it),
     then the weight gradients of each set in ``grads``, a tuple of
-    :func:`weight_grads`'s arguments (dg, dgh, x, h0, y, w_ih, layout, out):
+    arguments (dg, dgh, x, h0, y, w_ih, layout, out) of :func:`_grads_job`:
     one for most cells, two for the reset-before GRU (its candidate's
     recurrent rows multiply r ⊙ h) and the projected LSTM (w_hr's gradient
     is the second set: see ``lstm.py``).

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import numbarnn
-from numbarnn.functional import engine, workers
+from numbarnn.functional import buffers, engine, workers
 from numbarnn.kernels.cpu import packed
 from numbarnn.kernels.cpu.simd import barrier_wait, lanes_of, ptr, vload, vstore_sums, vsum
 
@@ -229,6 +229,38 @@ def test_both_ways_to_dx_match_reference(variant, dtype, dot_inputs, monkeypatch
     old = numbarnn.set_num_threads(3)
     try:
         check_against_reference(variant, (6, 5, 7, 70), dtype, tag=("dx", dot_inputs))
+    finally:
+        numbarnn.set_num_threads(old)
+
+
+@pytest.mark.parametrize("inputs", ["panel", "dots", "padded"])
+@pytest.mark.parametrize("split", ["units", "batch", "follows"])
+@pytest.mark.parametrize("dtype", DTYPE_PARAMS)
+@pytest.mark.parametrize("variant", VARIANT_PARAMS)
+def test_dx_from_uninitialised_memory_matches_reference(variant, dtype, split, inputs,
+                                                        monkeypatch):
+    # dx comes uninitialised from the buffer pool and the weight gradients'
+    # first set writes it: the packed product straight into dx where I is
+    # one whole panel (2L), dot products added to it after a zero fill
+    # (I <= 4), a padded scratch copied into it otherwise; the reset-before
+    # GRU's second set adds to it. Every pooled buffer starts as NaN here,
+    # so a row left unwritten, or added to instead of written, shows
+    I = {"panel": 2 * packed.lanes(dtype), "dots": 3, "padded": 7}[inputs]
+    T, B, H = {"units": (6, 5, 100), "batch": (6, 9, 20), "follows": (40, 1, 20)}[split]
+    lay = engine.layout(variant.gates, H, dtype)
+    if split == "follows":   # the loop on one worker, the weight gradients on another
+        monkeypatch.setattr(engine, "FOLLOW_GATE_VALUES", 8)
+        monkeypatch.setattr(engine, "FOLLOW_VALUES", 7 * lay.C)
+    else:
+        monkeypatch.setattr(engine, "THREADED_STEP_WORK", 0)
+    assert engine.follows(T, B, lay) == (split == "follows")
+    assert engine.plan(B, lay, np.dtype(dtype).itemsize)[1] == (split != "batch")
+    real = buffers.empty
+    for module in (buffers, engine):   # checks.start_backward's dx, the passes' scratch
+        monkeypatch.setattr(module, "empty", lambda shape, dtype: _nan(real(shape, dtype)))
+    old = numbarnn.set_num_threads(2)
+    try:
+        check_against_reference(variant, (T, B, I, H), dtype, tag=("dx", split, inputs))
     finally:
         numbarnn.set_num_threads(old)
 
@@ -709,11 +741,11 @@ def _backward_with_weight_grads(monkeypatch, threads_before, threads_after_sizin
 
     beyond = []  # the memory right after each scratch array, filled with a marker
 
-    def sized(*args):
+    def sized(*args, **kwargs):
         if scratch_parts is not None:
             k = real_args.__code__.co_varnames.index("parts")
             args = (*args[:k], scratch_parts, *args[k + 1:])
-        kargs, finish = real_args(*args)
+        kargs, finish = real_args(*args, **kwargs)
         kargs = list(kargs)
         for i in _SCRATCH:  # each a view of a larger array
             rows = kargs[i].shape[0]

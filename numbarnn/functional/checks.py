@@ -259,9 +259,12 @@ def start_backward(cache, dy, dh_n, cell, fn):
     H = cache.w_hh.shape[1]
     dtype = x.dtype
     dy = grad_input("dy", dy, (T, B, H), dtype)
-    dh = grad_input("dh_n", dh_n, (B, H), dtype).copy()
-    # C order whatever the weights' order: the kernels add into these
-    zeros = dict(dx=buffers.zeros(x.shape, dtype), dw_ih=buffers.zeros(cache.w_ih.shape, dtype),
+    # not copied: the passes copy dh_n into a padded buffer of their own
+    dh = grad_input("dh_n", dh_n, (B, H), dtype)
+    # C order whatever the weights' order: the kernels add into these, but
+    # for dx, which the weight gradients' first set writes whole
+    # (engine._grads_args)
+    zeros = dict(dx=buffers.empty(x.shape, dtype), dw_ih=buffers.zeros(cache.w_ih.shape, dtype),
                  dw_hh=buffers.zeros(cache.w_hh.shape, dtype),
                  db_ih=np.zeros(cache.w_hh.shape[0], dtype),
                  db_hh=np.zeros(cache.w_hh.shape[0], dtype))

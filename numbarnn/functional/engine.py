@@ -172,8 +172,10 @@ def _pack(fn, args, wp):
     # large; the packing kernels read w through a flat pointer
     args = (np.ascontiguousarray(args[0]), *args[1:])
     n = wp.shape[0]
-    parts = min(get_num_threads(), n) if wp.nbytes >= PARALLEL_PACK_BYTES else 1
-    workers.run_parts(parts, lambda part, k, counter: (
+    if wp.nbytes < PARALLEL_PACK_BYTES:
+        fn(*args, wp, 0, n)   # on this thread (through run_parts: ~1.5 µs more)
+        return wp
+    workers.run_parts(min(get_num_threads(), n), lambda part, k, counter: (
         fn, (*args, wp, n * part // k, n * (part + 1) // k)))
     return wp
 
@@ -249,9 +251,10 @@ def chunk_steps(T, B, lay):
 
 
 #: Largest packed W_hh (bytes) for which a pass splits the batch rather than
-#: the hidden units: up to it every core holds all of W_hh in its 2 MB L2, and
-#: the per-step exchange of h between cores (unit split) cost more than it
-#: saved. S3 LSTM float32, W_hh 256 KB, two threads against one: forward 1.13x
+#: the hidden units: up to it every core holds all of W_hh in its L2 (2 MB a
+#: core on the project machine's Intel host, where these were measured; 1 MB
+#: on its Zen 4 host, whose 32 MB L3 then serves the rest), and the per-step
+#: exchange of h between cores (unit split) cost more than it saved. S3 LSTM float32, W_hh 256 KB, two threads against one: forward 1.13x
 #: split by units, 2.4x split by rows; the backward time loop 0.8x and 1.7x.
 #: At 1-2 MB, two threads, by rows against by units: S4 LSTM float64 (2 MB)
 #: forward 52 ms against 65, fwd+bwd 186 against 199; S4 GRU float32 forward
@@ -442,8 +445,9 @@ def unpack_columns(a, lay):
 DX_DOT_INPUTS = 4
 
 
-def _grads_job(dg, dgh, x, h0, y, w_ih, lay, out):
-    # dx, dw_ih, dw_hh, db_ih, db_hh (added into ``out``) from the packed
+def _grads_job(dg, dgh, x, h0, y, w_ih, lay, out, first=True):
+    # dx, dw_ih, dw_hh, db_ih, db_hh (added into ``out``; dx written by the
+    # ``first`` set of a pass, see _grads_args) from the packed
     # gate gradients, split by units (kernels/cpu/packed_grads.py): (parts,
     # job(part, n, counter) as run_parts takes it (counter: the set's own,
     # not shared with a time loop's barrier), what to do after the kernel)
@@ -452,7 +456,7 @@ def _grads_job(dg, dgh, x, h0, y, w_ih, lay, out):
     # the parts made more parts than rows (they wrote past the scratch)
     B = x.shape[1]
     parts = unit_parts(B, lay, x.shape[0])
-    args, finish = _grads_args(dg, dgh, x, h0, y, w_ih, lay, out, parts)
+    args, finish = _grads_args(dg, dgh, x, h0, y, w_ih, lay, out, parts, first=first)
     return parts, lambda part, n, counter: (
         _grads.weight_grads_part, (*args, counter, *block_range(part, n, lay), 0, B, n)), finish
 
@@ -515,7 +519,7 @@ def backward_pass(fn, args, B, lay, T, *grads):
         _loop_then_grads(fn, args, B, lay, T, grads)
         return
     steps = max(1, FOLLOW_VALUES // max(1, B * lay.C))
-    sets = [_grads_args(*g, None, steps * B) for g in grads]
+    sets = [_grads_args(*g, None, steps * B, first=i == 0) for i, g in enumerate(grads)]
 
     def chunks(counter, follow):
         # weight_grads_chunks of every set in turn, as _in_turn takes them
@@ -552,7 +556,7 @@ def _loop_then_grads(fn, args, B, lay, T, grads):
     # loop's, then the gradients') cost the S3 Elman RNN's float32 backward
     # pass ~80 µs more on two threads.
     loop_parts, loop = _job(fn, args, B, lay, T, backward=True)
-    sets = [_grads_job(*g) for g in grads]
+    sets = [_grads_job(*g, first=i == 0) for i, g in enumerate(grads)]
     parts = max(loop_parts, *(parts for parts, _, _ in sets))
     if parts == 1:
         # the calling thread alone, in turn (a gate and the abort flags
@@ -591,10 +595,12 @@ def _in_turn_or_abort(counters, *calls):
         raise
 
 
-def _grads_args(dg, dgh, x, h0, y, w_ih, lay, out, parts, rows=None):
+def _grads_args(dg, dgh, x, h0, y, w_ih, lay, out, parts, rows=None, first=True):
     # the arguments of weight_grads_part (scratch rows for ``parts``
     # workers), or with ``rows`` those of weight_grads_chunks; and what to
-    # do after the kernel
+    # do after the kernel. out["dx"] arrives unset (start_backward): the
+    # ``first`` set of a pass writes it, later ones (the reset-before GRU's
+    # second) add to it
     T, B, I = x.shape
     # the width of h: the layout's units, or P for the projected LSTM
     H, C = out["dw_hh"].shape[1], lay.C
@@ -604,10 +610,18 @@ def _grads_args(dg, dgh, x, h0, y, w_ih, lay, out, parts, rows=None):
     Ip = -(-max(I, 1) // W) * W
     # w_ih for dx = dg · w_ih: K = the packed gate columns, outputs the inputs
     dots = 0 < I <= DX_DOT_INPUTS
+    # the product writes whole panels of Ip inputs: into dx itself where
+    # that is all of it (I a multiple of 2L), saving a zero fill and an
+    # add of dx (~20 µs of the serial set-up of an S3 backward pass)
+    direct = first and not dots and Ip == I
     if dots:
+        if first:
+            out["dx"].fill(0)
         wxt = empty((0, C, W), dtype)
-        wxc = np.zeros((I, C), dtype)
-        wxc[:, lay.valid] = w_ih[lay.rows].T
+        wxc = np.empty((I, C), dtype)
+        # (numpy's w_ih[lay.rows].T into a masked slice: 3 µs of a B = 1
+        # backward pass's ~40 µs of set-up)
+        _packed.gather_rows_transposed(w_ih, lay.cols, wxc)
         # the dot products are added into dx in place (a view: raises
         # rather than copy)
         dxp = out["dx"].view()
@@ -617,7 +631,11 @@ def _grads_args(dg, dgh, x, h0, y, w_ih, lay, out, parts, rows=None):
         wxt = _pack(_packed.pack_transposed, (w_ih, lay.cols, inputs),
                     empty((Ip // W, C, W), dtype))
         wxc = np.empty((0, C), dtype)
-        dxp = empty((TB, Ip), dtype)
+        if direct:
+            dxp = out["dx"].view()
+            dxp.shape = (TB, I)
+        else:
+            dxp = empty((TB, Ip), dtype)
     common = (dg, dgh, x, h0, y, empty((I, TB), dtype), empty((H, TB), dtype), wxt, wxc,
               lay.cols, out["dw_ih"], out["dw_hh"], out["db_ih"], out["db_hh"], dxp,
               zeros(max(C, Ip), dtype))
@@ -630,7 +648,11 @@ def _grads_args(dg, dgh, x, h0, y, w_ih, lay, out, parts, rows=None):
         args = (*common, dgh is dg, empty(min(rows, TB) * W, dtype), empty(tmp, dtype), rows)
 
     def finish():
-        if not dots:
+        if dots or direct:
+            return
+        if first:
+            out["dx"][...] = dxp[:, :I].reshape(T, B, I)
+        else:
             out["dx"] += dxp[:, :I].reshape(T, B, I)
     return args, finish
 

@@ -178,6 +178,16 @@ def pack_bias(b, cols, bp):
         bp[c] = b[r] if r >= 0 else 0.0
 
 
+@kernel
+def gather_rows_transposed(w, cols, out):
+    """``out[k, c] = w[cols[c], k]`` (0 for padding columns, ``cols[c]`` < 0):
+    the rows ``cols`` of ``w`` as the columns of ``out`` (K, len(cols))."""
+    for k in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            r = cols[c]
+            out[k, c] = w[r, k] if r >= 0 else 0.0
+
+
 # The register tiles but one are called functions (``_jit.helper``), not
 # inlined by numba: numba's inlining copies and re-types a function's IR at
 # every call site, and the tiles, at every call site of the product in the

@@ -248,7 +248,10 @@ def check_cache(cache, cell, fn):
 
 
 def start_backward(cache, dy, dh_n, cell, fn):
-    """Validate the incoming gradients and allocate the zeroed outputs.
+    """Validate the incoming gradients and allocate the outputs: zeros for
+    the weight and bias gradients, which the kernels add into, and an
+    uninitialised dx, which the first set of weight gradients writes
+    (``engine._grads_args``).
 
     dy and dh_n have the width of the recurrent state (``w_hh``'s columns:
     P for a projected LSTM).
@@ -264,14 +267,14 @@ def start_backward(cache, dy, dh_n, cell, fn):
     # C order whatever the weights' order: the kernels add into these, but
     # for dx, which the weight gradients' first set writes whole
     # (engine._grads_args)
-    zeros = dict(dx=buffers.empty(x.shape, dtype), dw_ih=buffers.zeros(cache.w_ih.shape, dtype),
-                 dw_hh=buffers.zeros(cache.w_hh.shape, dtype),
-                 db_ih=np.zeros(cache.w_hh.shape[0], dtype),
-                 db_hh=np.zeros(cache.w_hh.shape[0], dtype))
-    return dy, dh, zeros
+    out = dict(dx=buffers.empty(x.shape, dtype), dw_ih=buffers.zeros(cache.w_ih.shape, dtype),
+               dw_hh=buffers.zeros(cache.w_hh.shape, dtype),
+               db_ih=np.zeros(cache.w_hh.shape[0], dtype),
+               db_hh=np.zeros(cache.w_hh.shape[0], dtype))
+    return dy, dh, out
 
 
-def bias_grads(cache, zeros):
+def bias_grads(cache, out):
     """The bias gradients, None for a bias the forward pass did not get."""
-    return (zeros["db_ih"] if cache.has_b_ih else None,
-            zeros["db_hh"] if cache.has_b_hh else None)
+    return (out["db_ih"] if cache.has_b_ih else None,
+            out["db_hh"] if cache.has_b_hh else None)

@@ -254,8 +254,9 @@ def chunk_steps(T, B, lay):
 #: the hidden units: up to it every core holds all of W_hh in its L2 (2 MB a
 #: core on the project machine's Intel host, where these were measured; 1 MB
 #: on its Zen 4 host, whose 32 MB L3 then serves the rest), and the per-step
-#: exchange of h between cores (unit split) cost more than it saved. S3 LSTM float32, W_hh 256 KB, two threads against one: forward 1.13x
-#: split by units, 2.4x split by rows; the backward time loop 0.8x and 1.7x.
+#: exchange of h between cores (unit split) cost more than it saved. S3 LSTM
+#: float32, W_hh 256 KB, two threads against one: forward 1.13x split by
+#: units, 2.4x split by rows; the backward time loop 0.8x and 1.7x.
 #: At 1-2 MB, two threads, by rows against by units: S4 LSTM float64 (2 MB)
 #: forward 52 ms against 65, fwd+bwd 186 against 199; S4 GRU float32 forward
 #: 15.9 against 19.9; S5 RNN float64 (2 MB) 8.0 against 8.2. Above (S5 LSTM,

@@ -558,7 +558,7 @@ def _loop_then_grads(fn, args, B, lay, T, grads):
     # pass ~80 µs more on two threads.
     loop_parts, loop = _job(fn, args, B, lay, T, backward=True)
     sets = [_grads_job(*g, first=i == 0) for i, g in enumerate(grads)]
-    parts = max(loop_parts, *(parts for parts, _, _ in sets))
+    parts = max(loop_parts, *(asked for asked, _, _ in sets))
     if parts == 1:
         # the calling thread alone, in turn (a gate and the abort flags
         # were 8% of a T = 1, B = 1 LSTM backward's 32 µs)
@@ -571,13 +571,13 @@ def _loop_then_grads(fn, args, B, lay, T, grads):
 
         def job(part, n, counter):
             looping = min(n, loop_parts)
-            grads_parts = [min(n, parts) for parts, _, _ in sets]
+            grads_parts = [min(n, asked) for asked, _, _ in sets]
             calls = list(loop(part, looping, counter)) if part < looping else []
             calls.extend((_handoff.gate, (gate, looping, part < looping,
                                           part < max(grads_parts))))
-            for (_, grads_job, _), parts, c in zip(sets, grads_parts, counters[1:]):
-                if part < parts:
-                    calls.extend(grads_job(part, parts, c))
+            for (_, grads_job, _), set_parts, c in zip(sets, grads_parts, counters[1:]):
+                if part < set_parts:
+                    calls.extend(grads_job(part, set_parts, c))
             return _in_turn_or_abort, (counters, *calls)
 
         workers.run_parts(parts, job)

@@ -55,7 +55,7 @@ def _list_table(title, header, rows, widths=None):
 
 def _machine(info):
     keys = ("cpu", "cpu_count", "platform", "python", "numbarnn", "numba", "numpy", "torch",
-            "numbarnn_threads", "load_avg_1min")
+            "numbarnn_threads", "load_avg_1min", "peak_gflops", "arithmetic_scaling")
     rows = [[k, str(info[k])] for k in keys if k in info]
     return _list_table("Machine and versions", ["", "value"], rows)
 
@@ -73,7 +73,8 @@ def load_kernel_rows(path=KERNEL_JSON):
                          numbarnn=t.get("numbarnn", {}).get("median"),
                          torch=r.get("ratios", {}).get("torch"),
                          numpy=r.get("ratios", {}).get("numpy"),
-                         gflops=r.get("recurrent_gflops")))
+                         gflops=r.get("recurrent_gflops"),
+                         share=r.get("share_of_peak")))
     return data.get("machine", {}), data.get("settings", {}), rows
 
 
@@ -89,11 +90,13 @@ def kernel_tables():
     info, settings, rows = loaded
     body = [[r["cell"], r["dtype"], r["mode"], f"{r['shape']} ({r['dims']})",
              _fmt_time(r["numbarnn"]), _ratio(r["torch"]), _ratio(r["numpy"]),
-             "–" if r["gflops"] is None else f"{r['gflops']:.3g}"] for r in rows]
+             "–" if r["gflops"] is None else f"{r['gflops']:.3g}",
+             "–" if r["share"] is None else f"{100 * r['share']:.0f}%"] for r in rows]
     out = _list_table("Median time per call and ratios (>1: numbarnn faster); numbarnn's "
-                      "GFLOP/s on the recurrent products h·W_hhᵀ",
+                      "GFLOP/s on the recurrent products h·W_hhᵀ and its share of the peak "
+                      "(the micro-kernel's rate on the same threads)",
                       ["cell", "dtype", "mode", "shape (T,B,I,H)", "numbarnn", "torch/numbarnn",
-                       "numpy/numbarnn", "GFLOP/s"], body)
+                       "numpy/numbarnn", "GFLOP/s", "% of peak"], body)
     out += "\n" + _machine(info)
     out += "\nSettings: " + ", ".join(f"``{k}={v}``" for k, v in settings.items()) + "\n"
     return out

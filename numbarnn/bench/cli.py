@@ -16,9 +16,13 @@ from .runner import (
 
 __all__ = ["main"]
 
-# --quick: a CI-sized subset (a few seconds once numba's cache is warm).
+# --quick: a CI-sized subset (~20 s once numba's cache is warm). Its pause
+# too outlasts OpenBLAS's spin (below): with 0.05 s the numpy loop's BLAS
+# threads were still spinning through numbarnn's next sample, and the S2s
+# LSTM float32 fwd+bwd read 5.9 ms against 0.84-0.90 ms without the numpy
+# contender or with a 0.25 s pause (torch 1.0-1.3 ms either way).
 _QUICK = {"cells": ",".join(CELLS), "dtypes": "float32", "modes": ",".join(MODES),
-          "shapes": "S2s", "rounds": 3, "pause": 0.05, "min_sample": 0.005}
+          "shapes": "S2s", "rounds": 3, "pause": 0.15, "min_sample": 0.005}
 # The pause outlasts OpenBLAS's idle spin (2^28 cycles, ~0.12 s at 2.3 GHz): with
 # 0.1 s the numpy loop's BLAS threads were still spinning when numbarnn's next
 # sample began (S3 LSTM float32 forward: 5.4 ms after a 0.1 s pause, 3.7 ms
@@ -101,7 +105,7 @@ def _ratio(num, den):
 
 _COLUMNS = (("cell", 4), ("dtype", 7), ("mode", 7), ("shape", 5), ("T,B,I,H", 15),
             ("numbarnn", 9), ("torch", 9), ("numpy", 9), ("torch/nb", 8), ("numpy/nb", 8),
-            ("nb GF/s", 7))
+            ("nb GF/s", 7), ("%peak", 5))
 
 
 def _row(values, check):
@@ -138,8 +142,12 @@ def _settings(args):
     }
 
 
-def _run_row(case, opts, args):
-    """Time one case, print its row and return its JSON record and ratios."""
+def _run_row(case, opts, args, peaks):
+    """Time one case, print its row and return its JSON record and ratios.
+
+    ``peaks`` maps a dtype to the micro-kernel's GFLOP/s on the bench's
+    threads (:func:`probe.peak_rate`); the row's share of it is numbarnn's
+    rate on the recurrent products over that."""
     data = make_data(case)
     waited, idle = wait_for_idle(args.wait_idle) if args.wait_idle > 0 else (0.0, None)
     if idle is False:
@@ -157,14 +165,17 @@ def _run_row(case, opts, args):
     ratios = {c: _ratio(med[c], med["numbarnn"]) for c in ("torch", "numpy")}
     # the recurrent products' rate, from numbarnn's whole time (a lower bound)
     gflops = None if not med["numbarnn"] else case.recurrent_flops / med["numbarnn"] / 1e9
+    peak = peaks.get(case.dtype)
+    share = None if gflops is None or not peak else gflops / peak
     print(_row([case.cell, case.dtype, case.mode, case.shape, ",".join(map(str, case.dims)),
                 *(_timing_text(res.get(c)) for c in CONTENDERS),
                 *(f"{r:.2f}x" if r is not None else "-" for r in ratios.values()),
-                "-" if gflops is None else f"{gflops:.3g}"],
+                "-" if gflops is None else f"{gflops:.3g}",
+                "-" if share is None else f"{100 * share:.0f}%"],
                err), flush=True)
     record = {"group": case.group, "cell": case.cell, "dtype": case.dtype, "mode": case.mode,
               "shape": case.shape, "dims": list(case.dims), "max_rel_err": err,
-              "recurrent_gflops": gflops,
+              "recurrent_gflops": gflops, "share_of_peak": share,
               "waited_for_idle_s": round(waited, 1), "found_idle": idle, "ratios": ratios,
               "timings": {c: vars(t) for c, t in res.items()}}
     return record, ratios
@@ -191,6 +202,17 @@ def _probe(scaling, when, quick):
     print(f"# arithmetic scaling {when} the table: {value:.2f} (two threads' throughput of "
           "the packed micro-kernel over one thread's: 2.0 = two whole cores, 1.0 = one "
           "core's worth)", flush=True)
+
+
+def _peaks(dtypes, threads, quick):
+    # the micro-kernel's rate on the bench's threads, per dtype: the peak
+    # that the %peak column divides by (bench/probe.py)
+    from .probe import peak_rate  # after set_threads has imported torch
+
+    peaks = {d: round(peak_rate(d, threads, repeat=100 if quick else 500), 1) for d in dtypes}
+    print(f"# peak: the packed micro-kernel on {threads} thread(s) at once: "
+          + ", ".join(f"{d} {v:.4g} GFLOP/s" for d, v in peaks.items()), flush=True)
+    return peaks
 
 
 def main(argv=None) -> int:
@@ -238,10 +260,12 @@ def main(argv=None) -> int:
               "recent run of ours); timings will be noisy; see --wait-idle", file=sys.stderr)
     scaling = info["arithmetic_scaling"] = {}
     _probe(scaling, "before", args.quick)
+    peaks = info["peak_gflops"] = _peaks(opts["dtypes"], opts["threads"], args.quick)
     print(f"# rounds={opts['rounds']} pause={opts['pause']}s min_sample={opts['min_sample']}s; "
           "times are medians per call; ratio = other/numbarnn (>1: numbarnn faster); "
           "gru uses reset_after=True (torch's form); nb GF/s = numbarnn's rate on the "
-          "recurrent products h·W_hhᵀ alone (Case.recurrent_flops); "
+          "recurrent products h·W_hhᵀ alone (Case.recurrent_flops), %peak = that over the "
+          "peak above; "
           "* = some samples disturbed by other processes")
     header = _row([name for name, _ in _COLUMNS], "max_err" if args.check else None)
     print(header)
@@ -249,7 +273,7 @@ def main(argv=None) -> int:
 
     records, all_ratios = [], {"torch": [], "numpy": []}
     for case in iter_cases(opts["cells"], opts["dtypes"], opts["modes"], opts["shapes"]):
-        record, ratios = _run_row(case, opts, args)
+        record, ratios = _run_row(case, opts, args, peaks)
         records.append(record)
         for c, r in ratios.items():
             if r is not None:

@@ -10,6 +10,11 @@ on one thread; minutes earlier 10.5-11.3 ms each). No code scales better
 than this, so ``python -m numbarnn bench`` measures it before and after its
 table and prints both.
 
+The same product gives the bench its *peak*: :func:`peak_rate`, the
+micro-kernel's GFLOP/s on the bench's threads at once, per dtype, against
+which the table's ``%peak`` column puts numbarnn's rate on the recurrent
+products.
+
 The work is the engine's packed micro-kernel (``kernels/cpu/packed.py``)
 on private data, repeated inside one ``nogil`` call per thread: a Python
 loop of short calls takes the GIL between them, which measured 1.13-1.45x
@@ -102,31 +107,79 @@ def arithmetic_scaling(repeat=500, rounds=5, shape=SHAPE, report=None):
     True
     """
     data = [operands(*shape, np.float32, seed) for seed in range(2)]
-
-    def work(i):
-        repeat_product(*data[i], repeat)
-
-    def both():
-        threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
-        t = time.perf_counter()
-        for th in threads:
-            th.start()
-        for th in threads:
-            th.join()
-        return time.perf_counter() - t
-
-    work(0)
+    _at_once(data[:1], repeat)
     # an untimed round of each: the first two-thread round of a process ran
     # at ~1.0x where the next ones gave 1.4-1.5x
-    both()
+    _at_once(data, repeat)
     ones, twos = [], []
     for _ in range(rounds):
-        t = time.perf_counter()
-        work(0)
-        one = time.perf_counter() - t
-        two = both()
+        one = _at_once(data[:1], repeat)
+        two = _at_once(data, repeat)
         ones.append(one)
         twos.append(two)
         if report is not None:
             report(one, two)
     return 2 * min(ones) / min(twos)
+
+
+def _at_once(data, repeat):
+    # seconds for len(data) threads, each repeating the product on its own
+    # operands; one operand set runs on this thread
+    if len(data) == 1:
+        t = time.perf_counter()
+        repeat_product(*data[0], repeat)
+        return time.perf_counter() - t
+    threads = [threading.Thread(target=repeat_product, args=(*d, repeat)) for d in data]
+    t = time.perf_counter()
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return time.perf_counter() - t
+
+
+def peak_rate(dtype, threads, repeat=500, rounds=5, shape=SHAPE, report=None):
+    """GFLOP/s of the packed micro-kernel on ``threads`` threads at once.
+
+    Each thread repeats the (M, K) · (K, N) product of ``shape`` on its own
+    operands, in one ``nogil`` call; the rate is the work of all threads
+    over the fastest round's wall time (after an untimed round). It is the
+    peak the bench compares numbarnn's rate with: the engine's time loops
+    run this micro-kernel, so no pass of theirs does its products faster,
+    on this machine at this time. (Not the processor's nominal peak, which
+    a virtual machine's clock and neighbours make unknowable from inside.)
+
+    Parameters
+    ----------
+    dtype : {"float32", "float64"} or numpy dtype
+    threads : int
+        Threads at once, ≥ 1 (the bench passes its ``--threads``).
+    repeat : int, optional
+        Products per thread per round (500: ~20 ms float32 on one core).
+    rounds : int, optional
+    shape : tuple of int, optional
+        (M, K, N); the default is one step of the S3 LSTM.
+    report : callable, optional
+        Called as ``report(seconds)`` after each timed round.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> from numbarnn.bench.probe import peak_rate
+    >>> peak_rate("float32", 1, repeat=20, rounds=2) > 0.1
+    True
+    """
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"peak_rate: threads must be an int >= 1, got {threads!r}")
+    data = [operands(*shape, np.dtype(dtype), seed) for seed in range(threads)]
+    _at_once(data, repeat)
+    times = []
+    for _ in range(rounds):
+        times.append(_at_once(data, repeat))
+        if report is not None:
+            report(times[-1])
+    M, K, N = shape
+    return 2 * M * K * N * repeat * threads / min(times) / 1e9

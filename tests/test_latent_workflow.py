@@ -354,14 +354,24 @@ def test_update_with_exog_and_pandas():
 
 
 # -- issue 11 item 4: the closed loop does not re-validate per step -----------------------
-def test_forecast_and_sample_do_not_go_through_layer_step(x, monkeypatch):
+def test_forecast_and_sample_check_the_weights_once_not_per_step(x, monkeypatch):
+    from numbarnn.functional import lstm as lstm_module
+    from numbarnn.nn import _fast_step
     m = _fit(x, "lstm")
     want, paths = m.forecast(12), m.sample(12, seed=0)
-    calls = []
-    monkeypatch.setattr(m.layer_, "step", lambda *a: calls.append(a))
+    checks, plans = [], []
+    real_check, real_plan = lstm_module.check_weights, _fast_step.StepPlan.__init__
+    monkeypatch.setattr(lstm_module, "check_weights",
+                        lambda *a: checks.append(1) or real_check(*a))
+    monkeypatch.setattr(_fast_step.StepPlan, "__init__",
+                        lambda *a, **k: plans.append(1) or real_plan(*a, **k))
     np.testing.assert_array_equal(m.forecast(12), want)
     np.testing.assert_array_equal(m.sample(12, seed=0), paths)
-    assert not calls
+    # the layer's streaming path, whose plan was made by the first forecast
+    assert not checks and not plans
+    m.layer_.params["weight_hh_l0"] = m.layer_.params["weight_hh_l0"].copy()
+    np.testing.assert_array_equal(m.forecast(12), want)
+    assert not checks and len(plans) == 1          # a replaced array: a new plan, once
     m.readout_.params["weight"][0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         m.forecast(3)

@@ -15,6 +15,10 @@ general path, which validates and converts as before. A projected LSTM
 (``proj_size``) runs ``step.lstm_proj_step``, never split by units (its
 projection reads every unit of m_t).
 
+``check_finite=False`` takes the fast path too (the same kernels, so the
+same bits as with the check); only a step whose inputs are not finite goes
+on to the general path, which lets NaN and Inf through.
+
 A plan is rebuilt when a parameter array is replaced or the layer's dtype
 changes (``Module.to``, ``load_state_dict``, assignment). Weights edited in
 place (optimizers do that) are read in place: the kernels see the new
@@ -144,12 +148,15 @@ class StepPlan:
         return ((dtype is self.dtype or dtype == self.dtype) and len(params) == self.n_held
                 and all(map(operator.is_, params.values(), self.held)))
 
-    def run(self, x, state, layered=True):
+    def run(self, x, state, layered=True, strict=True):
         """One step from x (B, I) and ``state`` as the module takes it.
 
         ``layered``: states are (L, B, H) arrays (a layer's ``step``); else
         (B, H) (a cell's ``forward``). Returns ``(h_top, new_state)``, or None
-        when the inputs need the general path.
+        when the inputs need the general path. Non-finite values in x or the
+        state raise ValueError with ``strict`` (``check_finite=True``);
+        without it they return None too, and the general path, which lets
+        them through, computes the step (the kernels stop at the check).
         """
         dtype, tail, H, R, n_layers, lstm, table = self.fixed
         if table is None:   # weights the kernels cannot read in place
@@ -227,6 +234,8 @@ class StepPlan:
             full = (h_new, None)
             new = h_new if layered else h_new[0]
         if bad:
+            if not strict:
+                return None
             _refuse(bad, layer)
         self.last = (new, full)
         return h_new[-1], new

@@ -109,9 +109,10 @@ class RNNCellBase(CellKind, Module):
         state : ndarray (B, H), or a pair (h, c) for LSTMCell, optional
             None means zeros.
         check_finite : bool, default True
-            Reject NaN or Inf in x, the state and the weights; False skips
-            the scans. In eval mode on the CPU the weights are validated
-            once, not per call (see ``RNN.step``).
+            Reject NaN or Inf in x, the state and the weights; False lets
+            them through. In eval mode on the CPU the weights are validated
+            once, not per call, and either setting takes the same fast path
+            (see ``RNN.step``).
 
         Returns
         -------
@@ -127,8 +128,8 @@ class RNNCellBase(CellKind, Module):
         ((2, 4), 2)
         """
         check_finite = check_bool("check_finite", check_finite)
-        if check_finite and not self.training and self._device == "cpu":
-            out = self._fast_forward(x, state)
+        if not self.training and self._device == "cpu":
+            out = self._fast_forward(x, state, check_finite)
             if out is not None:
                 return out
         unbatched = getattr(x, "ndim", None) == 1
@@ -155,14 +156,14 @@ class RNNCellBase(CellKind, Module):
             new = tuple(n[0] for n in new)
         return self.cell.pack_state(new)
 
-    def _fast_forward(self, x, state):
+    def _fast_forward(self, x, state, check_finite):
         # eval-mode streaming on the CPU (nn/_fast_step.py); None: take the general path
         plan = self.__dict__.get("_step_plan")
         if plan is None or not plan.current(self):
             names = [tuple(n if n in self.params else None
                            for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))]
             plan = self._step_plan = StepPlan(self, names, self.kind, self._options)
-        out = plan.run(x, state, layered=False)
+        out = plan.run(x, state, layered=False, strict=check_finite)
         return None if out is None else out[1]
 
     def _batch_state(self, name, state):

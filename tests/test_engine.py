@@ -267,6 +267,8 @@ def test_dx_from_uninitialised_memory_matches_reference(variant, dtype, split, i
 
 # B = 9, H = 20: W_hh small enough for the batch split (rows 0-3 and 4-8)
 BATCH_SHAPE = (5, 9, 4, 20)
+# a short pass over a wide batch: its groups grow past 16 rows (row_groups)
+WIDE_SHAPE = (2, 200, 3, 20)
 
 
 @pytest.mark.parametrize("threaded", [2], indirect=True)
@@ -279,8 +281,8 @@ def test_batch_split_pass_matches_reference(variant, dtype, threaded):
 
 
 @pytest.mark.parametrize("shape,piece_work", [(SHAPE, None), (BATCH_SHAPE, None),
-                                               (BATCH_SHAPE, 1)],
-                         ids=["units", "batch", "batch-in-1-step-pieces"])
+                                               (BATCH_SHAPE, 1), (WIDE_SHAPE, None)],
+                         ids=["units", "batch", "batch-in-1-step-pieces", "batch-short-wide"])
 @pytest.mark.parametrize("variant", VARIANT_PARAMS)
 @pytest.mark.parametrize("dtype", DTYPE_PARAMS)
 def test_part_count_does_not_change_a_bit(variant, dtype, shape, piece_work, monkeypatch):
@@ -303,6 +305,41 @@ def test_part_count_does_not_change_a_bit(variant, dtype, shape, piece_work, mon
             if a[name] is not None:
                 np.testing.assert_array_equal(b[name], a[name], err_msg=name)
     np.testing.assert_array_equal(infer["y"], serial[0]["y"])
+
+
+def test_a_short_pass_over_a_wide_batch_takes_larger_groups():
+    lay = engine.layout(4, 32, np.float64)            # C = 128, H = 32
+    # T = 1, 1000 rows (LatentAR's interval paths): 16-row groups would be
+    # 63 pieces of 2^16 multiply-adds; 2^21 would take 512 rows, so the
+    # groups stop at two a worker, in whole 8-row tiles
+    assert engine.row_groups(1000, 1, lay, 2) == [0, 248, 496, 744, 992, 1000]
+    # T = 5, 256 rows: 2^21 / (5 · 128 · 32) -> 103 rows, 104 in tiles;
+    # two a worker for 3 workers: 42 -> 40 rows
+    assert engine.row_groups(256, 5, lay, 2) == [0, 64, 128, 192, 256]
+    assert engine.row_groups(256, 5, lay, 3) == [0, 40, 80, 120, 160, 200, 240, 256]
+    # T = 20, 256 rows: 2^21 / (20 · 128 · 32) -> 26 rows, 32 in tiles
+    assert engine.row_groups(256, 20, lay, 2) == list(range(0, 257, 32))
+    # the bench's batch-split shapes keep their groups
+    for T, B, H in [(100, 32, 128), (100, 64, 256), (200, 8, 64), (50, 16, 512)]:
+        for G in (1, 3, 4):
+            lay = engine.layout(G, H, np.float32)
+            assert engine.row_groups(B, T, lay, 2) == engine.row_groups(B)
+
+
+def test_a_short_wide_pass_makes_few_hand_offs(monkeypatch):
+    monkeypatch.setattr(engine, "THREADED_STEP_WORK", 0)
+    lay = engine.layout(4, 32, np.float64)
+    calls = []
+
+    def kernel(counter, ub0, ub1, b0, b1, ta, tb, parties):
+        calls.append((b0, b1))
+
+    old = numbarnn.set_num_threads(2)
+    try:
+        assert engine.run(kernel, (), 1000, lay, 1) == 2
+    finally:
+        numbarnn.set_num_threads(old)
+    assert sorted(calls) == [(0, 248), (248, 496), (496, 744), (744, 992), (992, 1000)]
 
 
 @pytest.mark.parametrize("backward", [False, True], ids=["forward", "backward"])
@@ -330,7 +367,7 @@ def test_batch_split_runs_each_group_in_order(backward, monkeypatch):
         assert engine.run(kernel, (), B, lay, T, backward=backward) == 2  # B = 9: 2 parts
     finally:
         numbarnn.set_num_threads(old)
-    bounds = engine.row_groups(B)
+    bounds = engine.row_groups(B, T, lay, 2)
     for g0, g1 in zip(bounds, bounds[1:]):
         spans = [(ta, tb) for b0, b1, ta, tb, parties in log if (b0, b1) == (g0, g1)]
         steps = [t for ta, tb in spans for t in (range(tb - 1, ta - 1, -1) if backward

@@ -63,10 +63,17 @@ def test_the_peak_is_the_work_of_all_threads_over_the_fastest_round(dtype, threa
     assert value == pytest.approx(2 * M * K * N * 10 * threads / min(rounds) / 1e9)
 
 
-@pytest.mark.parametrize("threads", [0, -1, True, 2.0, "2"])
+@pytest.mark.parametrize("threads", [0, -1, True, 2.0, "2", np.int64(0)])
 def test_the_peak_rejects_a_thread_count_that_is_not_a_positive_int(threads):
     with pytest.raises(ValueError, match="threads must be an int >= 1"):
         peak_rate("float32", threads, repeat=1, rounds=1)
+
+
+def test_the_peak_takes_a_numpy_integer_thread_count():
+    rounds = []
+    value = peak_rate("float32", np.int64(2), repeat=2, rounds=2, report=rounds.append)
+    M, K, N = SHAPE
+    assert value == pytest.approx(2 * M * K * N * 2 * 2 / min(rounds) / 1e9)
 
 
 def test_the_bench_puts_each_row_against_the_peak_of_its_dtype(tmp_path, capsys):
